@@ -1,0 +1,1 @@
+"""The `mlx-grpo` command line (Typer + rich)."""

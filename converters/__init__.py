@@ -1,0 +1,1 @@
+"""Weight conversion between Hugging Face, GGUF and MLX folders."""

@@ -1,0 +1,1 @@
+"""Reward functions: each maps (prompts, completions, answers) to one float per completion."""
