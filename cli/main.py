@@ -29,9 +29,10 @@ def _root(
 
 
 def _register_commands() -> None:
-    from mlx_grpo.cli import train_cmd
+    from mlx_grpo.cli import chat_cmd, train_cmd
 
     train_cmd.register(app)
+    chat_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,360 @@
+"""Typed run configuration: dataclasses, YAML loading, `--set key=value` overrides, validation.
+
+Everything is checked before any model loads: unknown keys get a "did you mean", wrong types
+and out-of-range values name the key and the file. `to_dict` gives the resolved config that is
+written into the run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from mlx_grpo.errors import UserError
+
+
+@dataclass
+class ModelConfig:
+    """Which model to train and how its weights are held."""
+
+    path: str = "builtin:tiny-qwen2"  # local folder, Hugging Face id, or builtin:<name>
+    quantize_bits: int | None = None  # 4 (or 8) quantizes the frozen base: QLoRA
+    quantize_group_size: int = 64
+    dtype: Literal["float32", "float16", "bfloat16"] | None = None  # None keeps the checkpoint's
+    trust_remote_code: bool = False
+    gradient_checkpointing: bool = False  # recompute layer activations in the backward pass
+
+
+@dataclass
+class LoraConfig:
+    """What is trained: adapters (LoRA/DoRA), all weights, or the last N layers fully."""
+
+    fine_tune_type: Literal["lora", "dora", "full", "partial"] = "lora"
+    rank: int = 8
+    scale: float = 20.0
+    dropout: float = 0.0
+    num_layers: int = -1  # adapters (or full weights for "partial") in the last N layers; -1 all
+    keys: list[str] | None = None  # e.g. ["self_attn.q_proj", "self_attn.v_proj"]; None: all
+
+
+@dataclass
+class RolloutConfig:
+    """Sampling of G completions per prompt."""
+
+    group_size: int = 8  # G
+    max_completion_length: int = 128
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+    stop: list[str] = field(default_factory=list)
+    max_prompt_length: int = 512
+
+
+@dataclass
+class ObjectiveConfig:
+    """The GRPO loss (design.md, "The objective")."""
+
+    loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "dapo"
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    importance_sampling_level: Literal["token", "sequence"] = "token"
+    epsilon: float = 0.2
+    epsilon_high: float | None = None  # None: same as epsilon (DAPO uses 0.28)
+    delta: float | None = None  # optional upper cap on the ratio (two-sided GRPO)
+    beta: float = 0.0  # k3 KL weight; 0 skips the reference pass entirely
+    num_iterations: int = 1  # mu: updates per rollout batch
+    mask_truncated_completions: bool = False
+    logprob_chunk_size: int = 64  # completion positions projected to the vocabulary at once
+
+
+@dataclass
+class OptimizerConfig:
+    """AdamW with global-norm gradient clipping."""
+
+    learning_rate: float = 1e-5
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    max_grad_norm: float | None = 1.0
+    gradient_accumulation_steps: int = 1  # micro-batches per update (splits the B*G rollouts)
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule over the optimizer updates."""
+
+    name: Literal["constant", "linear", "cosine"] = "constant"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0  # final lr / peak lr for linear and cosine
+
+
+@dataclass
+class DataConfig:
+    """Where prompts and gold answers come from and how prompts are rendered."""
+
+    train: str = ""  # JSONL of {"prompt", "answer"} rows
+    prompt_field: str = "prompt"
+    answer_field: str = "answer"
+    template: Literal["chat", "r1", "plain"] = "chat"
+    system_prompt: str | None = None
+    shuffle: bool = True
+
+
+@dataclass
+class RewardSpec:
+    """One reward function and its weight. `name` is built-in or `module:function`."""
+
+    name: str = "exact_number"
+    weight: float = 1.0
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CheckpointConfig:
+    """How often checkpoints are written and how many are kept."""
+
+    every: int = 50
+    keep_last: int = 3
+
+
+@dataclass
+class LoggingConfig:
+    """Where the run lives and what it writes besides metrics."""
+
+    output_dir: str = "runs"
+    run_name: str | None = None  # None: a timestamped name
+    samples_every: int = 10
+    samples_per_step: int = 4
+
+
+@dataclass
+class TrainConfig:
+    """A whole run: one YAML file maps onto this tree."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    rewards: list[RewardSpec] = field(default_factory=lambda: [RewardSpec()])
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    steps: int = 100  # rollout batches
+    batch_size: int = 4  # B prompts per step (B * G completions)
+    seed: int = 0
+
+
+# ---------------------------------------------------------------- building from plain data
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check `value` against the annotation `tp`, converting ints to floats where asked."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, key)
+            except UserError:
+                continue
+        raise UserError(f"expected {_type_name(tp)}, got {value!r}", where=key)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            choices = ", ".join(repr(a) for a in typing.get_args(tp))
+            raise UserError(f"must be one of {choices}, got {value!r}", where=key)
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise UserError(f"expected a list, got {value!r}", where=key)
+        (item,) = typing.get_args(tp)
+        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"expected a mapping, got {value!r}", where=key)
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    return _coerce_scalar(value, tp, key)
+
+
+def _coerce_scalar(value: Any, tp: type, key: str) -> Any:
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is Any or (isinstance(value, tp) and not (tp is int and isinstance(value, bool))):
+        return value
+    raise UserError(f"expected {_type_name(tp)}, got {value!r}", where=key)
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    """Build dataclass `cls` from a mapping, rejecting unknown keys with a suggestion."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"expected a mapping of {cls.__name__} keys, got {data!r}", where=prefix)
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            raise UserError(_unknown_key_message(str(key), names), where=full)
+        kwargs[key] = _coerce(value, hints[key], full)
+    return cls(**kwargs)
+
+
+def _unknown_key_message(key: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(names)}"
+    return f"unknown key '{key}'{hint}"
+
+
+def from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Build and validate a TrainConfig from nested plain data."""
+    config = _build(TrainConfig, data, "")
+    validate(config)
+    return config
+
+
+def to_dict(config: TrainConfig) -> dict[str, Any]:
+    """The resolved config as plain data (what `config.yaml` in a run directory holds)."""
+    return dataclasses.asdict(config)
+
+
+# ---------------------------------------------------------------- files and overrides
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config (or start from defaults), apply `key=value` overrides, validate."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = read_yaml(Path(path))
+    for item in overrides or []:
+        apply_override(data, item)
+    try:
+        return from_dict(data)
+    except UserError as exc:
+        where = f"{path}: " if path else ""
+        raise UserError(f"{where}{exc}") from None
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Parse a YAML mapping, reporting syntax errors with their line."""
+    if not path.is_file():
+        raise UserError("config file not found", where=str(path))
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UserError(problem, where=f"{path}{line}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError("the top level must be a mapping of sections", where=str(path))
+    return data
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    """Apply one `a.b.c=value` override; the value is parsed as YAML (`3`, `1e-5`, `[a, b]`)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set expects key=value, got {item!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    parts = key.strip().split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UserError(f"--set {key}: '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def save_config(config: TrainConfig, path: Path) -> None:
+    """Write the resolved config as YAML."""
+    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+
+
+# ---------------------------------------------------------------- semantic checks
+
+
+def validate(config: TrainConfig) -> None:
+    """Range and consistency checks that types alone cannot express."""
+    checks: list[tuple[bool, str, str]] = [
+        (config.steps >= 1, "steps", "must be >= 1"),
+        (config.batch_size >= 1, "batch_size", "must be >= 1"),
+        (config.rollout.group_size >= 2, "rollout.group_size", "must be >= 2 (GRPO compares)"),
+        (config.rollout.max_completion_length >= 1, "rollout.max_completion_length", ">= 1"),
+        (config.rollout.temperature > 0, "rollout.temperature", "must be > 0"),
+        (0 < config.rollout.top_p <= 1, "rollout.top_p", "must be in (0, 1]"),
+        (config.rollout.top_k >= 0, "rollout.top_k", "must be >= 0 (0 disables)"),
+        (0 <= config.rollout.min_p < 1, "rollout.min_p", "must be in [0, 1)"),
+        (config.objective.epsilon > 0, "objective.epsilon", "must be > 0"),
+        (config.objective.beta >= 0, "objective.beta", "must be >= 0"),
+        (config.objective.num_iterations >= 1, "objective.num_iterations", "must be >= 1"),
+        (config.objective.logprob_chunk_size >= 1, "objective.logprob_chunk_size", ">= 1"),
+        (config.optimizer.learning_rate > 0, "optimizer.learning_rate", "must be > 0"),
+        (
+            config.optimizer.gradient_accumulation_steps >= 1,
+            "optimizer.gradient_accumulation_steps",
+            "must be >= 1",
+        ),
+        (config.lora.rank >= 1, "lora.rank", "must be >= 1"),
+        (0 <= config.lora.dropout < 1, "lora.dropout", "must be in [0, 1)"),
+        (
+            config.model.quantize_bits in (None, 2, 3, 4, 5, 6, 8),
+            "model.quantize_bits",
+            "must be null or one of 2, 3, 4, 5, 6, 8",
+        ),
+        (config.checkpoint.every >= 1, "checkpoint.every", "must be >= 1"),
+        (config.checkpoint.keep_last >= 1, "checkpoint.keep_last", "must be >= 1"),
+        (bool(config.data.train), "data.train", "is required: a JSONL file of prompts/answers"),
+        (bool(config.rewards), "rewards", "needs at least one reward function"),
+    ]
+    for ok, key, message in checks:
+        if not ok:
+            raise UserError(message, where=key)
+    _validate_combinations(config)
+
+
+def _validate_combinations(config: TrainConfig) -> None:
+    full = config.lora.fine_tune_type in ("full", "partial")
+    if full and config.model.quantize_bits is not None:
+        raise UserError(
+            "a quantized base can only train adapters; use fine_tune_type lora or dora",
+            where="model.quantize_bits",
+        )
+    eps_high = config.objective.epsilon_high
+    if eps_high is not None and eps_high <= 0:
+        raise UserError("must be > 0 (or null to use epsilon)", where="objective.epsilon_high")
+    delta = config.objective.delta
+    if delta is not None and delta <= 1:
+        raise UserError("must be > 1 (an upper cap on the ratio)", where="objective.delta")
+    rollouts = config.batch_size * config.rollout.group_size
+    if rollouts % config.optimizer.gradient_accumulation_steps:
+        raise UserError(
+            f"must divide batch_size * group_size = {rollouts}",
+            where="optimizer.gradient_accumulation_steps",
+        )

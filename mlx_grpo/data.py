@@ -1,0 +1,141 @@
+"""Prompts and gold answers: reading rows, rendering prompts, and a resumable batch cursor.
+
+Rows are `{"prompt", "answer", ...extras}`. Prompts are rendered with the tokenizer's chat
+template, the R1-Zero template, or as plain text, tokenized once, and dropped (with a count)
+when longer than the limit, never silently truncated. The order of each epoch is a seeded
+permutation, so the cursor (epoch, index) is all a checkpoint needs to resume the stream.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlx_grpo.config import DataConfig
+from mlx_grpo.errors import UserError
+
+
+@dataclass
+class Example:
+    """One training prompt: its text, token ids, gold answer and any extra columns."""
+
+    prompt: str  # the user's question as written in the dataset
+    text: str  # the rendered prompt fed to the model
+    ids: list[int]
+    answer: str
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def read_jsonl(
+    path: Path, prompt_field: str = "prompt", answer_field: str = "answer"
+) -> list[dict]:
+    """Read `{"prompt", "answer"}` rows; bad lines raise a UserError naming `file:line`."""
+    if not path.is_file():
+        raise UserError("dataset file not found", where=str(path))
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip():
+            rows.append(_parse_row(line, f"{path}:{number}", prompt_field, answer_field))
+    if not rows:
+        raise UserError("the dataset has no rows", where=str(path))
+    return rows
+
+
+def _parse_row(line: str, where: str, prompt_field: str, answer_field: str) -> dict:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"not valid JSON ({exc.msg})", where=where) from None
+    if not isinstance(row, dict):
+        raise UserError("each line must be a JSON object", where=where)
+    for name in (prompt_field, answer_field):
+        if name not in row:
+            keys = ", ".join(sorted(row)) or "none"
+            raise UserError(f'missing field "{name}" (fields present: {keys})', where=where)
+    prompt, answer = row.pop(prompt_field), row.pop(answer_field)
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise UserError(f'field "{prompt_field}" must be a non-empty string', where=where)
+    if answer is None or str(answer).strip() == "":
+        raise UserError(f'field "{answer_field}" is empty', where=where)
+    return {"prompt": prompt, "answer": str(answer), **row}
+
+
+def render_prompt(tokenizer: Any, prompt: str, cfg: DataConfig) -> str:
+    """Turn a question into the text the model sees, per `data.template`."""
+    if cfg.template == "plain":
+        return prompt
+    if cfg.template == "r1":
+        from mlx_grpo.templates import render_r1
+
+        return render_r1(prompt)
+    if not getattr(tokenizer, "chat_template", None):
+        raise UserError(
+            "this tokenizer has no chat template; use template r1 or plain", where="data.template"
+        )
+    messages = [{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else []
+    messages.append({"role": "user", "content": prompt})
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def encode_prompt(tokenizer: Any, text: str, template: str) -> list[int]:
+    """Token ids of a rendered prompt; chat templates already carry their special tokens."""
+    return list(tokenizer.encode(text, add_special_tokens=template != "chat"))
+
+
+def build_examples(
+    rows: list[dict], tokenizer: Any, cfg: DataConfig, max_prompt_length: int
+) -> tuple[list[Example], int]:
+    """Render and tokenize every row; return the examples and how many were too long."""
+    examples, dropped = [], 0
+    for row in rows:
+        extras = {k: v for k, v in row.items() if k not in ("prompt", "answer")}
+        text = render_prompt(tokenizer, row["prompt"], cfg)
+        ids = encode_prompt(tokenizer, text, cfg.template)
+        if len(ids) > max_prompt_length:
+            dropped += 1
+            continue
+        examples.append(Example(row["prompt"], text, ids, row["answer"], extras))
+    if not examples:
+        raise UserError(
+            f"all {len(rows)} prompts are longer than {max_prompt_length} tokens",
+            where="rollout.max_prompt_length",
+        )
+    return examples, dropped
+
+
+class PromptStream:
+    """Endless batches of examples in a seeded per-epoch order, resumable from (epoch, index)."""
+
+    def __init__(self, examples: list[Example], seed: int, shuffle: bool = True) -> None:
+        self.examples = examples
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+        self.index = 0
+        self._order = self._make_order()
+
+    def _make_order(self) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(len(self.examples))
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.examples))
+
+    def next_batch(self, size: int) -> list[Example]:
+        batch = []
+        while len(batch) < size:
+            if self.index >= len(self._order):
+                self.epoch, self.index = self.epoch + 1, 0
+                self._order = self._make_order()
+            batch.append(self.examples[int(self._order[self.index])])
+            self.index += 1
+        return batch
+
+    def state(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "index": self.index}
+
+    def restore(self, state: dict[str, int]) -> None:
+        self.epoch, self.index = int(state["epoch"]), int(state["index"])
+        self._order = self._make_order()

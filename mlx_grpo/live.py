@@ -1,0 +1,59 @@
+"""The live view of a training run: a rich progress bar with the newest metrics, and a summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+def metrics_line(m: dict[str, Any]) -> str:
+    return (
+        f"reward {m['reward_mean']:.3f}  kl {m['kl']:.4f}  "
+        f"len {m['completion_length/mean']:.0f}  {m['rollout_tokens_per_s']:.0f} tok/s"
+    )
+
+
+class LiveView:
+    """Progress over steps, refreshed after every step with reward, kl, length and tokens/s."""
+
+    def __init__(self, console: Console, total: int, start: int = 0) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            console=console,
+            transient=False,
+        )
+        self.task = self.progress.add_task("train", total=total, completed=start, metrics="")
+        self.history: list[dict[str, Any]] = []
+
+    def __enter__(self) -> LiveView:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def on_step(self, m: dict[str, Any]) -> None:
+        self.history.append(m)
+        self.progress.update(self.task, completed=m["step"], metrics=metrics_line(m))
+
+
+def summary_table(history: list[dict[str, Any]], run_dir: str) -> Table:
+    """First versus last steps of the run, side by side."""
+    table = Table(title=f"run {run_dir}")
+    table.add_column("metric")
+    table.add_column("first steps", justify="right")
+    table.add_column("last steps", justify="right")
+    k = max(1, min(5, len(history) // 2))
+    head, tail = history[:k], history[-k:]
+    for key in ("reward_mean", "kl", "completion_length/mean", "rollout_tokens_per_s"):
+        first = sum(m[key] for m in head) / len(head)
+        last = sum(m[key] for m in tail) / len(tail)
+        table.add_row(key, f"{first:.4g}", f"{last:.4g}")
+    return table

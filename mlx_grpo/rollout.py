@@ -1,0 +1,139 @@
+"""Rollouts: G sampled completions for each of B prompts, decoded concurrently.
+
+Built on mlx-lm's `BatchGenerator`. Each prompt is prefilled once into its own KV cache; its G
+siblings all start from that cache, so the prompt is never recomputed per completion. The
+engine returns the token ids it sampled (completions are never decoded and re-encoded) and
+marks completions cut off by the token limit.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from mlx_grpo.config import RolloutConfig
+
+
+@dataclass
+class RolloutBatch:
+    """B * G completions in group-major order: completion n belongs to prompt n // G."""
+
+    prompt_ids: list[list[int]]  # one entry per prompt (B)
+    completion_ids: list[list[int]]  # one entry per completion (B * G)
+    truncated: list[bool]  # hit max tokens without a stop
+    group_size: int
+    seconds: float = 0.0
+    logprobs: list[list[float]] | None = None  # sampler-side log-probs (temperature 1)
+    prefill_tokens: int = 0
+
+    @property
+    def num_tokens(self) -> int:
+        return sum(len(c) for c in self.completion_ids)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.num_tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def prompt_of(self, n: int) -> list[int]:
+        return self.prompt_ids[n // self.group_size]
+
+
+def make_rollout_sampler(cfg: RolloutConfig) -> Any:
+    """mlx-lm's sampler for temperature / top-p / top-k / min-p."""
+    from mlx_lm.sample_utils import make_sampler
+
+    top_p = cfg.top_p if cfg.top_p < 1.0 else 0.0
+    return make_sampler(cfg.temperature, top_p=top_p, min_p=cfg.min_p, top_k=cfg.top_k)
+
+
+def stop_sequences(tokenizer: Any, stop: list[str]) -> list[list[int]]:
+    """EOS ids plus the token sequences of the configured stop strings."""
+    seqs = [[t] for t in sorted(tokenizer.eos_token_ids)]
+    seqs += [list(tokenizer.encode(s, add_special_tokens=False)) for s in stop if s]
+    return seqs
+
+
+def prefill(model: nn.Module, prompt: list[int]) -> list[Any]:
+    """Run all but the last prompt token through the model once; return the filled cache."""
+    from mlx_lm.models.cache import make_prompt_cache
+
+    cache = make_prompt_cache(model)
+    if len(prompt) > 1:
+        model(mx.array(prompt[:-1])[None], cache=cache)
+        mx.eval([c.state for c in cache])
+    return cache
+
+
+@dataclass
+class Sampling:
+    """What a rollout needs besides the model: limits, sampler and stop sequences."""
+
+    max_tokens: int
+    sampler: Any
+    stops: list[list[int]]
+    return_logprobs: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def sampling_from_config(cfg: RolloutConfig, tokenizer: Any) -> Sampling:
+    return Sampling(
+        max_tokens=cfg.max_completion_length,
+        sampler=make_rollout_sampler(cfg),
+        stops=stop_sequences(tokenizer, cfg.stop),
+    )
+
+
+def generate_groups(
+    model: nn.Module, prompts: list[list[int]], group_size: int, sampling: Sampling
+) -> RolloutBatch:
+    """Sample `group_size` completions for every prompt, all decoding in one batch."""
+    from mlx_lm.generate import BatchGenerator
+
+    start = time.perf_counter()
+    n = len(prompts) * group_size
+    gen = BatchGenerator(
+        model,
+        max_tokens=sampling.max_tokens,
+        stop_tokens=sampling.stops,
+        sampler=sampling.sampler,
+        completion_batch_size=n,
+        prefill_batch_size=n,
+    )
+    caches = [prefill(model, p) for p in prompts]
+    uids = gen.insert(
+        [[p[-1]] for p in prompts for _ in range(group_size)],
+        caches=[c for c in caches for _ in range(group_size)],
+        all_tokens=[list(p[:-1]) for p in prompts for _ in range(group_size)],
+    )
+    tokens, logps, finish = _drain(gen, uids, sampling.return_logprobs)
+    gen.close()
+    return RolloutBatch(
+        prompt_ids=[list(p) for p in prompts],
+        completion_ids=[tokens[u] for u in uids],
+        truncated=[finish[u] == "length" for u in uids],
+        group_size=group_size,
+        seconds=time.perf_counter() - start,
+        logprobs=[logps[u] for u in uids] if sampling.return_logprobs else None,
+        prefill_tokens=sum(len(p) for p in prompts),
+    )
+
+
+def _drain(
+    gen: Any, uids: list[int], with_logprobs: bool
+) -> tuple[dict[int, list[int]], dict[int, list[float]], dict[int, str]]:
+    """Collect generated tokens until every sequence finished; stop tokens are kept."""
+    tokens: dict[int, list[int]] = {u: [] for u in uids}
+    logps: dict[int, list[float]] = {u: [] for u in uids}
+    finish: dict[int, str] = {}
+    while responses := gen.next_generated():
+        for r in responses:
+            tokens[r.uid].append(r.token)
+            if with_logprobs:
+                logps[r.uid].append(r.logprobs[r.token].item())
+            if r.finish_reason is not None:
+                finish[r.uid] = r.finish_reason
+    return tokens, logps, finish
