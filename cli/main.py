@@ -29,6 +29,10 @@ def _root(
 
 
 def _register_commands() -> None:
+    """Add every sub-command once (main() may run many times in one process, e.g. in tests)."""
+    if _state.get("registered"):
+        return
+    _state["registered"] = True
     from mlx_grpo.cli import chat_cmd, train_cmd
 
     train_cmd.register(app)
@@ -36,29 +40,25 @@ def _register_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; user errors become one red line and exit code 2."""
+    """Run the CLI and return its exit code; user errors become one red line and exit code 2."""
+    from typer._click.exceptions import ClickException
+
     _register_commands()
     _state["debug"] = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
     except UserError as exc:
         if _state["debug"]:
             raise
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
-    except typer.Abort:
-        err_console.print("[yellow]aborted[/]")
+    except ClickException as exc:  # usage errors: bad flags, missing arguments
+        exc.show()
+        return exc.exit_code
+    except (KeyboardInterrupt, typer.Abort):
+        err_console.print("[yellow]interrupted[/]")
         return 130
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        raise
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

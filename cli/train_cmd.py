@@ -75,8 +75,10 @@ def run_training(plan, console: Console) -> None:  # noqa: ANN001 - RunPlan, imp
     if view.history:
         console.print(summary_table(view.history, str(run_dir)))
     if stop.requested:
-        console.print(f"[yellow]stopped at step {trainer.step}; continue with[/] "
-                      f"mlx-grpo train --resume {run_dir}")
+        console.print(
+            f"[yellow]stopped at step {trainer.step}; continue with[/] "
+            f"mlx-grpo train --resume {run_dir}"
+        )
         raise typer.Exit(130)
     console.print(f"[green]done:[/] checkpoints in {run_dir / 'checkpoints'}")
 

@@ -64,7 +64,11 @@ def _save_weights(folder: Path, policy: Policy) -> None:
 
 
 def save_checkpoint(
-    run_dir: Path, step: int, policy: Policy, optimizer: optim.Optimizer, state: dict[str, Any],
+    run_dir: Path,
+    step: int,
+    policy: Policy,
+    optimizer: optim.Optimizer,
+    state: dict[str, Any],
     keep_last: int,
 ) -> Path:
     """Write checkpoint `step` atomically and prune all but the newest `keep_last`."""

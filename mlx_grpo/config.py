@@ -198,6 +198,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
 def _coerce_scalar(value: Any, tp: type, key: str) -> Any:
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):
+        try:  # YAML 1.1 reads `1e-5` (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
     if tp is Any or (isinstance(value, tp) and not (tp is int and isinstance(value, bool))):
         return value
     raise UserError(f"expected {_type_name(tp)}, got {value!r}", where=key)
@@ -251,8 +256,27 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     try:
         return from_dict(data)
     except UserError as exc:
-        where = f"{path}: " if path else ""
-        raise UserError(f"{where}{exc}") from None
+        if path is None:
+            raise
+        line = key_line(Path(path), exc.where or "")
+        raise UserError(str(exc), where=f"{path}:{line}" if line else str(path)) from None
+
+
+def key_line(path: Path, dotted: str) -> int | None:
+    """1-based line of the deepest key of `a.b.c` present in a YAML file (None if absent)."""
+    try:
+        node = yaml.compose(path.read_text())
+    except (yaml.YAMLError, OSError):
+        return None
+    line = None
+    for part in (p.split("[")[0] for p in dotted.split(".") if p):
+        if not isinstance(node, yaml.MappingNode):
+            break
+        match = next(((k, v) for k, v in node.value if k.value == part), None)
+        if match is None:
+            break
+        line, node = match[0].start_mark.line + 1, match[1]
+    return line
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

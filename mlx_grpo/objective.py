@@ -130,8 +130,10 @@ def grpo_loss(
     capped = ratio if s.delta is None else mx.minimum(ratio, s.delta)
     clipped = mx.clip(ratio, 1.0 - s.epsilon_low, 1.0 + s.epsilon_high)
     per_token = -mx.minimum(capped * adv, clipped * adv)
-    stats = {"policy_loss": mx.stop_gradient(aggregate(per_token, mask, s.loss_type, norm))}
+    stats: dict[str, mx.array] = {}
     if s.beta > 0 and ref_logp is not None:
+        # the loss without its KL term (with beta = 0 the loss itself is the policy loss)
+        stats["policy_loss"] = mx.stop_gradient(aggregate(per_token, mask, s.loss_type, norm))
         kl = k3_kl(logp, ref_logp, mask)
         per_token = per_token + s.beta * kl
         stats["kl_sum"] = mx.stop_gradient((kl * mask).sum())

@@ -109,18 +109,13 @@ class Trainer:
         use_old, use_ref = obj.num_iterations > 1, obj.beta > 0
         temperature, chunk = self.cfg.rollout.temperature, obj.logprob_chunk_size
 
-        def loss_fn(model, inputs, positions, targets, mask, adv, old, ref, norm):
+        def loss_fn(model, inputs, positions, targets, mask, adv, norm, *extra):
+            # extra holds old log-probs (mu > 1) and/or reference log-probs (beta > 0), in order
+            old = extra[0] if use_old else None
+            ref = extra[-1] if use_ref else None
             packed = Packed(inputs, positions, targets, mask)
             logp, entropy = completion_logprobs(model, packed, temperature, chunk)
-            loss, stats = grpo_loss(
-                logp,
-                old if use_old else None,
-                ref if use_ref else None,
-                adv,
-                mask,
-                norm,
-                self.settings,
-            )
+            loss, stats = grpo_loss(logp, old, ref, adv, mask, norm, self.settings)
             stats["entropy_sum"] = (entropy * mask).sum()
             return loss, stats
 
@@ -166,7 +161,7 @@ class Trainer:
     def micro_batches(
         self, rollout: RolloutBatch, advantages: np.ndarray, keep: np.ndarray
     ) -> list[MicroBatch]:
-        """Kept completions split into micro-batches of a fixed row count (padded rows are inert)."""
+        """Kept completions in micro-batches of a fixed row count (padded rows are inert)."""
         idx = [n for n in range(len(rollout.completion_ids)) if keep[n // rollout.group_size]]
         rows = len(rollout.completion_ids) // self.cfg.optimizer.gradient_accumulation_steps
         chunks = [idx[i : i + rows] for i in range(0, len(idx), rows)]
@@ -174,15 +169,6 @@ class Trainer:
         total_tokens = float(sum(m.sum() for m in masks))
         out = []
         for chunk, mask in zip(chunks, masks):
-            comps = [rollout.completion_ids[n] for n in chunk] + [[0]] * (rows - len(chunk))
-            prompts = [rollout.prompt_of(n) for n in chunk] + [[0]] * (rows - len(chunk))
-            packed = pack(prompts, comps)
-            width = packed.mask.shape[1]
-            packed.mask = mx.array(
-                np.pad(mask, [(0, rows - len(chunk)), (0, width - mask.shape[1])])
-            )
-            adv = np.zeros(rows, dtype=np.float32)
-            adv[: len(chunk)] = advantages[chunk]
             norm = normalizer(
                 self.cfg.objective.loss_type,
                 mask,
@@ -191,8 +177,28 @@ class Trainer:
                 len(chunks),
                 self.cfg.rollout.max_completion_length,
             )
-            out.append(MicroBatch(packed, mx.array(adv), mx.array(norm, dtype=mx.float32)))
+            out.append(self._micro_batch(rollout, chunk, mask, rows, advantages[chunk], norm))
         return out
+
+    def _micro_batch(
+        self,
+        rollout: RolloutBatch,
+        chunk: list[int],
+        mask: np.ndarray,
+        rows: int,
+        advantages: np.ndarray,
+        norm: float,
+    ) -> MicroBatch:
+        """Pack one chunk, padding it with dummy rows (mask 0, advantage 0) up to `rows`."""
+        pad = rows - len(chunk)
+        packed = pack(
+            [rollout.prompt_of(n) for n in chunk] + [[0]] * pad,
+            [rollout.completion_ids[n] for n in chunk] + [[0]] * pad,
+        )
+        width = packed.mask.shape[1]
+        packed.mask = mx.array(np.pad(mask, [(0, pad), (0, width - mask.shape[1])]))
+        adv = np.pad(advantages.astype(np.float32), (0, pad))
+        return MicroBatch(packed, mx.array(adv), mx.array(norm, dtype=mx.float32))
 
     def _row_mask(self, rollout: RolloutBatch, chunk: list[int]) -> np.ndarray:
         """Completion-token mask for a chunk; truncated completions masked if configured."""
@@ -229,15 +235,13 @@ class Trainer:
         grads, loss = None, 0.0
         for mb in mbs:
             p = mb.packed
-            zeros = mx.zeros(p.targets.shape)
-            old = mb.old_logp if mb.old_logp is not None else zeros
-            ref = mb.ref_logp if mb.ref_logp is not None else zeros
+            extra = [x for x in (mb.old_logp, mb.ref_logp) if x is not None]
             value, mb_stats, g = self._grad_fn(
-                p.inputs, p.positions, p.targets, p.mask, mb.advantages, old, ref, mb.norm
+                p.inputs, p.positions, p.targets, p.mask, mb.advantages, mb.norm, *extra
             )
             grads = g if grads is None else tree_map(mx.add, grads, g)
             mx.eval(grads, value, mb_stats)
-            stats.add(mb_stats)
+            stats.add({"policy_loss": value, **mb_stats})
             loss += value.item()
         max_norm = self.cfg.optimizer.max_grad_norm
         if max_norm is not None:

@@ -1,4 +1,4 @@
-"""Reward functions: each maps (prompts, completions, answers, **extras) to one float per completion.
+"""Reward functions: (prompts, completions, answers, **extras) -> one float per completion.
 
 `build_rewards` resolves the config's reward list (built-in names or `module:function` /
 `path/to/file.py:function`) before any model loads; `score` runs them all, weights them and
@@ -62,7 +62,8 @@ def _import_target(spec: str) -> RewardFn:
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
-            raise UserError(f"cannot import reward module {target!r}: {exc}", where="rewards")
+            msg = f"cannot import reward module {target!r}: {exc}"
+            raise UserError(msg, where="rewards") from None
     fn = getattr(module, name, None)
     if not callable(fn):
         raise UserError(f"{target} has no function {name!r}", where="rewards")

@@ -1,0 +1,92 @@
+"""Config: YAML + --set overrides, type checks, did-you-mean, line numbers, round trip."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from mlx_grpo.config import TrainConfig, apply_override, from_dict, load_config, to_dict
+from mlx_grpo.errors import UserError
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_yaml_and_overrides(tmp_path):
+    path = _write(tmp_path, "data:\n  train: d.jsonl\nrollout:\n  group_size: 4\n")
+    cfg = load_config(
+        path,
+        [
+            "rollout.group_size=6",
+            "optimizer.learning_rate=2e-5",
+            "rollout.stop=[</answer>]",
+            "objective.epsilon_high=0.28",
+        ],
+    )
+    assert cfg.rollout.group_size == 6
+    assert cfg.optimizer.learning_rate == pytest.approx(2e-5)
+    assert cfg.rollout.stop == ["</answer>"]
+    assert cfg.objective.epsilon_high == pytest.approx(0.28)
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config(None, ["data.train=x.jsonl", "lora.keys=[self_attn.q_proj]"])
+    again = from_dict(yaml.safe_load(yaml.safe_dump(to_dict(cfg))))
+    assert again == cfg
+
+
+def test_unknown_key_suggests_the_right_one_with_file_and_line(tmp_path):
+    path = _write(tmp_path, "data:\n  train: d.jsonl\nrollout:\n  grup_size: 4\n")
+    with pytest.raises(UserError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert f"{path}:4" in message
+    assert "rollout.grup_size" in message and "did you mean 'group_size'" in message
+
+
+def test_wrong_type_names_key_and_line(tmp_path):
+    path = _write(tmp_path, "data:\n  train: d.jsonl\nsteps: many\n")
+    with pytest.raises(UserError, match=r"run.yaml:3: steps: expected int, got 'many'"):
+        load_config(path)
+
+
+def test_bad_choice_lists_valid_values():
+    with pytest.raises(UserError, match="objective.loss_type: must be one of 'grpo'"):
+        load_config(None, ["data.train=x", "objective.loss_type=ppo"])
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("rollout.group_size=1", "rollout.group_size"),
+        ("rollout.top_p=1.5", "rollout.top_p"),
+        ("objective.delta=0.5", "objective.delta"),
+        ("optimizer.gradient_accumulation_steps=3", "optimizer.gradient_accumulation_steps"),
+    ],
+)
+def test_semantic_checks(override, key):
+    with pytest.raises(UserError, match=key):
+        load_config(None, ["data.train=x", override])
+
+
+def test_qlora_cannot_train_full_weights():
+    with pytest.raises(UserError, match="model.quantize_bits"):
+        load_config(None, ["data.train=x", "model.quantize_bits=4", "lora.fine_tune_type=full"])
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path):
+    path = _write(tmp_path, "data:\n  train: [unclosed\n")
+    with pytest.raises(UserError, match=r"run\.yaml:\d+"):
+        load_config(path)
+
+
+def test_bad_override_syntax():
+    with pytest.raises(UserError, match="key=value"):
+        apply_override({}, "steps")
+
+
+def test_defaults_are_valid_once_data_is_given():
+    assert isinstance(load_config(None, ["data.train=x"]), TrainConfig)

@@ -1,0 +1,99 @@
+"""Rollouts: sampled ids and log-probs agree with a teacher-forced pass; groups share a prompt."""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from mlx_lm import load
+
+from mlx_grpo.config import RolloutConfig
+from mlx_grpo.logprobs import completion_logprobs, full_logits_logprobs, pack
+from mlx_grpo.rollout import generate_groups, sampling_from_config
+
+
+@pytest.fixture(scope="module")
+def model_and_tokenizer(tiny_model_dir):
+    return load(str(tiny_model_dir))
+
+
+def _rollout(model, tok, prompts, g=3, max_tokens=12, **kw):
+    sampling = sampling_from_config(RolloutConfig(max_completion_length=max_tokens, **kw), tok)
+    sampling.return_logprobs = True
+    mx.random.seed(1)
+    return generate_groups(model, prompts, g, sampling)
+
+
+def test_logprobs_equal_teacher_forcing_with_prompts_of_different_lengths(model_and_tokenizer):
+    model, tok = model_and_tokenizer
+    prompts = [tok.encode("hi"), tok.encode("a much longer prompt, with more tokens in it")]
+    out = _rollout(model, tok, prompts)
+    assert len(out.completion_ids) == 6
+    prompt_per_completion = [out.prompt_of(n) for n in range(6)]
+    packed = pack(prompt_per_completion, out.completion_ids)
+    logp, _ = completion_logprobs(model, packed, temperature=1.0, chunk=5)
+    for n, ids in enumerate(out.completion_ids):
+        # same ids: the scorer reads exactly the tokens the sampler produced
+        assert np.array(packed.targets[n, : len(ids)]).tolist() == ids
+        np.testing.assert_allclose(np.array(logp[n, : len(ids)]), out.logprobs[n], atol=2e-4)
+
+
+def test_chunked_logprobs_match_full_logits(model_and_tokenizer):
+    model, tok = model_and_tokenizer
+    prompts = [tok.encode("x"), tok.encode("yyyyyyyyy")]
+    comps = [tok.encode("hello world"), tok.encode("ok")]
+    packed = pack(prompts, comps)
+    for temp in (1.0, 0.7):
+        chunked, _ = completion_logprobs(model, packed, temperature=temp, chunk=3)
+        full = full_logits_logprobs(model, packed, temperature=temp)
+        m = np.array(packed.mask) > 0
+        np.testing.assert_allclose(np.array(chunked)[m], np.array(full)[m], atol=1e-5)
+
+
+def test_chunked_gradients_match_full_logits(model_and_tokenizer):
+    import mlx.nn as nn
+    from mlx.utils import tree_flatten
+
+    model, tok = model_and_tokenizer
+    packed = pack([tok.encode("abc"), tok.encode("de")], [tok.encode("xyz!"), tok.encode("q")])
+
+    def grads(fn):
+        g = nn.value_and_grad(model, lambda m: (fn(m) * packed.mask).sum())(model)[1]
+        return dict(tree_flatten(g))
+
+    a = grads(lambda m: completion_logprobs(m, packed, 1.0, chunk=2)[0])
+    b = grads(lambda m: full_logits_logprobs(m, packed, 1.0))
+    for k in b:
+        np.testing.assert_allclose(np.array(a[k]), np.array(b[k]), atol=1e-4, rtol=1e-3)
+
+
+def test_truncation_marks_and_stop_tokens(model_and_tokenizer):
+    model, tok = model_and_tokenizer
+    out = _rollout(model, tok, [tok.encode("count")], g=4, max_tokens=6)
+    for ids, truncated in zip(out.completion_ids, out.truncated):
+        assert 1 <= len(ids) <= 6
+        stopped = ids[-1] in tok.eos_token_ids
+        assert truncated == (not stopped and len(ids) == 6)
+
+
+def test_greedy_siblings_are_identical_and_equal_single_decoding(model_and_tokenizer):
+    """With temperature ~0 all G siblings of a prompt follow the shared prefilled cache."""
+    from mlx_lm.generate import generate_step
+
+    model, tok = model_and_tokenizer
+    prompt = tok.encode("the same prompt")
+    sampling = sampling_from_config(RolloutConfig(max_completion_length=8, temperature=1.0), tok)
+    sampling.sampler = lambda logprobs: mx.argmax(logprobs, axis=-1)
+    out = generate_groups(model, [prompt], 3, sampling)
+    assert out.completion_ids[0] == out.completion_ids[1] == out.completion_ids[2]
+    single = [int(t) for t, _ in generate_step(mx.array(prompt), model, max_tokens=8)]
+    assert out.completion_ids[0] == single[: len(out.completion_ids[0])]
+
+
+def test_stop_strings_end_a_completion(model_and_tokenizer):
+    model, tok = model_and_tokenizer
+    out = _rollout(model, tok, [tok.encode("go")], g=8, max_tokens=40, stop=["a", "e", "o"])
+    stops = {tuple(tok.encode(s)) for s in "aeo"}
+    for ids, truncated in zip(out.completion_ids, out.truncated):
+        if not truncated and ids[-1] not in tok.eos_token_ids:
+            assert (ids[-1],) in stops

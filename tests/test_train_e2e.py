@@ -1,0 +1,194 @@
+"""`mlx-grpo train` as a user runs it: learning, checkpoints, resume, Ctrl-C, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import read_metrics, write_jsonl
+
+pytestmark = pytest.mark.e2e
+
+TIMING_KEYS = {"rollout_s", "score_s", "update_s", "rollout_tokens_per_s", "peak_memory_gb"}
+
+REWARD_FILE = """
+def starts_with_digit(prompts, completions, answers, **extras):
+    return [1.0 if c[:1].isdigit() else 0.0 for c in completions]
+"""
+
+
+def make_config(tmp_path: Path, model: str, **sections) -> Path:
+    rows = [
+        {"prompt": f"What is {a} + {b}?", "answer": str(a + b)} for a in range(4) for b in range(4)
+    ]
+    data = write_jsonl(tmp_path / "train.jsonl", rows)
+    reward = tmp_path / "toy_reward.py"
+    reward.write_text(REWARD_FILE)
+    cfg = {
+        "model": {"path": model},
+        "lora": {"fine_tune_type": "full"},
+        "rollout": {"group_size": 8, "max_completion_length": 8},
+        "optimizer": {"learning_rate": 3e-3},
+        "data": {"train": str(data)},
+        "rewards": [{"name": f"{reward}:starts_with_digit"}],
+        "logging": {"output_dir": str(tmp_path / "runs"), "run_name": "r", "samples_every": 2},
+        "checkpoint": {"every": 100},
+        "steps": 24,
+        "batch_size": 2,
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict):
+            cfg.setdefault(key, {}).update(value)
+        else:
+            cfg[key] = value
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_reward_rises_through_the_cli(tmp_path, tiny_model_dir, run_cli):
+    config = make_config(tmp_path, str(tiny_model_dir))
+    assert run_cli("train", "--config", config) == 0
+    run = tmp_path / "runs" / "r"
+    metrics = read_metrics(run)
+    assert [m["step"] for m in metrics] == list(range(1, 25))
+    first = sum(m["reward_mean"] for m in metrics[:6]) / 6
+    last = sum(m["reward_mean"] for m in metrics[-6:]) / 6
+    assert last > first + 0.3, (first, last)
+    for key in (
+        "kl",
+        "clip_ratio/region",
+        "entropy",
+        "grad_norm",
+        "lr",
+        "truncation_rate",
+        "frac_zero_std_groups",
+        "rewards/" + f"{tmp_path}/toy_reward.py:starts_with_digit/mean",
+        "completion_length/max",
+        "rollout_tokens_per_s",
+        "peak_memory_gb",
+    ):
+        assert key in metrics[-1], key
+    samples = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]
+    assert samples and {"prompt", "completion", "reward", "advantage"} <= samples[0].keys()
+    # the full-weight checkpoint is an ordinary model folder
+    from mlx_lm import load
+
+    model, tok = load(str(run / "checkpoints" / "step_24"))
+    assert model(__import__("mlx.core").core.array([[1, 2]])).shape[-1] == 259
+    assert yaml.safe_load((run / "config.yaml").read_text())["steps"] == 24
+
+
+def _strip(metrics: list[dict]) -> list[dict]:
+    return [{k: v for k, v in m.items() if k not in TIMING_KEYS} for m in metrics]
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny_model_dir, run_cli):
+    config = make_config(
+        tmp_path,
+        str(tiny_model_dir),
+        steps=6,
+        lora={"fine_tune_type": "lora", "rank": 4, "dropout": 0.1},
+        objective={"beta": 0.05, "num_iterations": 2},
+        optimizer={"learning_rate": 1e-2, "gradient_accumulation_steps": 2},
+        schedule={"name": "cosine", "warmup_steps": 2},
+        checkpoint={"every": 3},
+    )
+    assert run_cli("train", "-c", config) == 0
+    run = tmp_path / "runs" / "r"
+    full = read_metrics(run)
+    # simulate a crash after step 4: the step-6 checkpoint never happened
+    shutil.rmtree(run / "checkpoints" / "step_6")
+    assert run_cli("train", "--resume", run) == 0
+    resumed = read_metrics(run)
+    assert [m["step"] for m in resumed] == list(range(1, 7))
+    assert _strip(resumed) == _strip(full)
+    # the lines recomputed after the checkpoint were set aside, not deleted
+    aside = [json.loads(x) for x in (run / "metrics.after-step-3.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in aside] == [4, 5, 6]
+    # adapters are in mlx-lm's format
+    from mlx_lm import load
+
+    load(str(tiny_model_dir), adapter_path=str(run / "checkpoints" / "step_6"))
+
+
+def test_ctrl_c_checkpoints_and_resume_finishes(tmp_path, tiny_model_dir):
+    config = make_config(tmp_path, str(tiny_model_dir), steps=400)
+    run = tmp_path / "runs" / "r"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlx_grpo.cli.main", "train", "-c", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if (run / "metrics.jsonl").exists() and len(read_metrics(run)) >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    done = read_metrics(run)[-1]["step"]
+    assert (run / "checkpoints" / f"step_{done}" / "trainer_state.json").exists()
+    assert "--resume" in out
+    assert done < 400
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda c, d: c.update(steps="ten"), r"config\.yaml:\d+: steps: expected int"),
+        (lambda c, d: c["rollout"].update(group_sise=4), r"did you mean 'group_size'"),
+        (
+            lambda c, d: c["model"].update(path=str(d / "missing-model")),
+            r"model\.path: model directory not found",
+        ),
+        (
+            lambda c, d: Path(c["data"]["train"]).write_text(
+                '{"prompt": "x", "answer": "1"}\n{oops\n'
+            ),
+            r"train\.jsonl:2: not valid JSON",
+        ),
+        (
+            lambda c, d: Path(c["data"]["train"]).write_text('{"prompt": "x"}\n'),
+            r'train\.jsonl:1: missing field "answer"',
+        ),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path, tiny_model_dir, run_cli, capsys, mutate, expected):
+    config = make_config(tmp_path, str(tiny_model_dir))
+    data = yaml.safe_load(config.read_text())
+    mutate(data, tmp_path)
+    config.write_text(yaml.safe_dump(data))
+    assert run_cli("train", "-c", config) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    import re
+
+    assert re.search(expected, err), err
+
+
+def test_failed_resume_loses_nothing(tmp_path, tiny_model_dir, run_cli, capsys):
+    config = make_config(tmp_path, str(tiny_model_dir), steps=2, checkpoint={"every": 1})
+    assert run_cli("train", "-c", config) == 0
+    run = tmp_path / "runs" / "r"
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert run_cli("train", "--resume", run, "--set", "steps=lots") == 2
+    assert "steps: expected int" in capsys.readouterr().err
+    # and starting a new run into the same directory is refused
+    assert run_cli("train", "-c", config) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert after == before
