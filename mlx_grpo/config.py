@@ -100,9 +100,14 @@ class ScheduleConfig:
 class DataConfig:
     """Where prompts and gold answers come from and how prompts are rendered."""
 
-    train: str = ""  # JSONL of {"prompt", "answer"} rows
-    prompt_field: str = "prompt"
-    answer_field: str = "answer"
+    train: str = ""  # a .jsonl/.json/.parquet file, a hub id (openai/gsm8k), or builtin:<task>
+    split: str = "train"  # hub split
+    hub_config: str | None = None  # hub dataset config (preset for known datasets)
+    prompt_field: str | None = None  # None: "prompt" for files, the preset's field for the hub
+    answer_field: str | None = None
+    num_examples: int = 2000  # rows generated for builtin:arithmetic / builtin:countdown
+    difficulty: int = 1  # builtin task level, 1-4
+    eval_size: int = 0  # rows held out (seeded) from train for evaluation
     template: Literal["chat", "r1", "plain"] = "chat"
     system_prompt: str | None = None
     shuffle: bool = True
@@ -354,7 +359,14 @@ def validate(config: TrainConfig) -> None:
         ),
         (config.checkpoint.every >= 1, "checkpoint.every", "must be >= 1"),
         (config.checkpoint.keep_last >= 1, "checkpoint.keep_last", "must be >= 1"),
-        (bool(config.data.train), "data.train", "is required: a JSONL file of prompts/answers"),
+        (
+            bool(config.data.train),
+            "data.train",
+            "is required: a .jsonl/.json/.parquet file, a hub dataset id, or builtin:arithmetic",
+        ),
+        (config.data.num_examples >= 1, "data.num_examples", "must be >= 1"),
+        (config.data.difficulty in (1, 2, 3, 4), "data.difficulty", "must be 1, 2, 3 or 4"),
+        (config.data.eval_size >= 0, "data.eval_size", "must be >= 0"),
         (bool(config.rewards), "rewards", "needs at least one reward function"),
     ]
     for ok, key, message in checks:

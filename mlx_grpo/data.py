@@ -1,14 +1,13 @@
 """Prompts and gold answers: reading rows, rendering prompts, and a resumable batch cursor.
 
-Rows are `{"prompt", "answer", ...extras}`. Prompts are rendered with the tokenizer's chat
-template, the R1-Zero template, or as plain text, tokenized once, and dropped (with a count)
+Rows are `{"prompt", "answer", ...extras}`, from `sources` (files, hub) or `tasks` (generated).
+Prompts are rendered with the tokenizer's chat template, the R1-Zero template, or as plain text, tokenized once, and dropped (with a count)
 when longer than the limit, never silently truncated. The order of each epoch is a seeded
 permutation, so the cursor (epoch, index) is all a checkpoint needs to resume the stream.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,9 @@ import numpy as np
 
 from mlx_grpo.config import DataConfig
 from mlx_grpo.errors import UserError
+from mlx_grpo.sources import SUFFIXES, hub_rows, read_rows
+
+BUILTIN = "builtin:"
 
 
 @dataclass
@@ -30,38 +32,39 @@ class Example:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def read_jsonl(
-    path: Path, prompt_field: str = "prompt", answer_field: str = "answer"
-) -> list[dict]:
-    """Read `{"prompt", "answer"}` rows; bad lines raise a UserError naming `file:line`."""
-    if not path.is_file():
-        raise UserError("dataset file not found", where=str(path))
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if line.strip():
-            rows.append(_parse_row(line, f"{path}:{number}", prompt_field, answer_field))
-    if not rows:
-        raise UserError("the dataset has no rows", where=str(path))
-    return rows
+def load_rows(cfg: DataConfig, seed: int) -> list[dict]:
+    """All rows of `data.train`: a local file, a built-in task, or a hub dataset."""
+    spec = cfg.train
+    if spec.startswith(BUILTIN):
+        from mlx_grpo.tasks import generate_task
+
+        return generate_task(spec.removeprefix(BUILTIN), cfg.num_examples, seed, cfg.difficulty)
+    path = Path(spec).expanduser()
+    if path.suffix.lower() in SUFFIXES or path.exists() or spec.startswith((".", "/", "~")):
+        return read_rows(
+            path,
+            prompt_field=cfg.prompt_field or "prompt",
+            answer_field=cfg.answer_field or "answer",
+        )
+    return hub_rows(
+        spec,
+        cfg.split,
+        cfg.hub_config,
+        prompt_field=cfg.prompt_field,
+        answer_field=cfg.answer_field,
+    )
 
 
-def _parse_row(line: str, where: str, prompt_field: str, answer_field: str) -> dict:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"not valid JSON ({exc.msg})", where=where) from None
-    if not isinstance(row, dict):
-        raise UserError("each line must be a JSON object", where=where)
-    for name in (prompt_field, answer_field):
-        if name not in row:
-            keys = ", ".join(sorted(row)) or "none"
-            raise UserError(f'missing field "{name}" (fields present: {keys})', where=where)
-    prompt, answer = row.pop(prompt_field), row.pop(answer_field)
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise UserError(f'field "{prompt_field}" must be a non-empty string', where=where)
-    if answer is None or str(answer).strip() == "":
-        raise UserError(f'field "{answer_field}" is empty', where=where)
-    return {"prompt": prompt, "answer": str(answer), **row}
+def split_rows(rows: list[dict], eval_size: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """(train, eval): `eval_size` rows held out by a seeded permutation."""
+    if eval_size >= len(rows):
+        raise UserError(
+            f"eval_size {eval_size} leaves no training rows (dataset has {len(rows)})",
+            where="data.eval_size",
+        )
+    order = np.random.default_rng([seed, 9973]).permutation(len(rows))
+    held = set(order[:eval_size].tolist())
+    return [r for i, r in enumerate(rows) if i not in held], [rows[i] for i in sorted(held)]
 
 
 def render_prompt(tokenizer: Any, prompt: str, cfg: DataConfig) -> str:

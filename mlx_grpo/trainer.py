@@ -25,7 +25,7 @@ from mlx.utils import tree_map
 from mlx_grpo import checkpoint as ckpt
 from mlx_grpo import rewards as rw
 from mlx_grpo.config import TrainConfig, save_config
-from mlx_grpo.data import Example, PromptStream, build_examples, read_jsonl
+from mlx_grpo.data import Example, PromptStream, build_examples, load_rows, split_rows
 from mlx_grpo.logprobs import Packed, completion_logprobs, pack
 from mlx_grpo.model import Policy, adapters_disabled, frozen_copy, load_policy
 from mlx_grpo.objective import (
@@ -78,7 +78,9 @@ class Trainer:
         self.run_dir = run_dir
         self.on_step = on_step
         self.rewards = rw.build_rewards(cfg.rewards)
-        rows = read_jsonl(Path(cfg.data.train), cfg.data.prompt_field, cfg.data.answer_field)
+        rows, self.eval_rows = split_rows(
+            load_rows(cfg.data, cfg.seed), cfg.data.eval_size, cfg.seed
+        )
         self.policy: Policy = load_policy(cfg.model, cfg.lora)
         if cfg.model.gradient_checkpointing:
             from mlx_lm.tuner.trainer import grad_checkpoint

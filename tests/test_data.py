@@ -7,13 +7,17 @@ from conftest import write_jsonl
 from mlx_lm import load
 
 from mlx_grpo.config import DataConfig
-from mlx_grpo.data import PromptStream, build_examples, read_jsonl
+from mlx_grpo.data import PromptStream, build_examples, load_rows, split_rows
 from mlx_grpo.errors import UserError
+
+
+def _cfg(train, **kw) -> DataConfig:
+    return DataConfig(train=str(train), **kw)
 
 
 def test_rows_keep_extras_and_custom_fields(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [{"q": "1+1?", "a": 2, "level": 1}])
-    rows = read_jsonl(path, "q", "a")
+    rows = load_rows(_cfg(path, prompt_field="q", answer_field="a"), seed=0)
     assert rows == [{"prompt": "1+1?", "answer": "2", "level": 1}]
 
 
@@ -21,21 +25,60 @@ def test_rows_keep_extras_and_custom_fields(tmp_path):
     ("lines", "message"),
     [
         (['{"prompt": "a", "answer": "1"}', "{not json"], r"d\.jsonl:2: not valid JSON"),
-        (['{"prompt": "a"}'], r'd\.jsonl:1: missing field "answer" \(fields present: prompt\)'),
-        (['{"prompt": "a", "answer": ""}'], r'd\.jsonl:1: field "answer" is empty'),
-        (["[1, 2]"], r"d\.jsonl:1: each line must be a JSON object"),
+        (['{"prompt": "a"}'], r"d\.jsonl:1: missing field 'answer' \(this row has: 'prompt'\)"),
+        (['{"prompt": "a", "answer": ""}'], r"d\.jsonl:1: empty answer"),
+        (["[1, 2]"], r"d\.jsonl:1: expected a JSON object"),
     ],
 )
 def test_bad_rows_name_file_and_line(tmp_path, lines, message):
     path = tmp_path / "d.jsonl"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(UserError, match=message):
-        read_jsonl(path)
+        load_rows(_cfg(path), seed=0)
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(UserError, match="dataset file not found"):
-        read_jsonl(tmp_path / "nope.jsonl")
+        load_rows(_cfg(tmp_path / "nope.jsonl"), seed=0)
+
+
+def test_builtin_task_rows_are_seeded():
+    cfg = _cfg("builtin:arithmetic", num_examples=20, difficulty=2)
+    rows = load_rows(cfg, seed=5)
+    assert len(rows) == 20 and rows == load_rows(cfg, seed=5)
+    assert rows != load_rows(cfg, seed=6)
+    with pytest.raises(UserError, match="unknown built-in task"):
+        load_rows(_cfg("builtin:sudoku"), seed=0)
+
+
+def test_hub_ids_go_to_the_hub_loader(monkeypatch):
+    import mlx_grpo.data as data
+
+    seen = {}
+
+    def fake_hub_rows(dataset_id, split, config, **fields):
+        seen.update(id=dataset_id, split=split, config=config, **fields)
+        return [{"prompt": "q", "answer": "1"}]
+
+    monkeypatch.setattr(data, "hub_rows", fake_hub_rows)
+    assert load_rows(_cfg("openai/gsm8k", split="test"), seed=0) == [{"prompt": "q", "answer": "1"}]
+    assert seen == {
+        "id": "openai/gsm8k",
+        "split": "test",
+        "config": None,
+        "prompt_field": None,
+        "answer_field": None,
+    }
+
+
+def test_eval_split_is_held_out_and_seeded():
+    rows = [{"prompt": str(i), "answer": str(i)} for i in range(10)]
+    train, held = split_rows(rows, 3, seed=1)
+    assert len(held) == 3 and len(train) == 7
+    assert {r["prompt"] for r in train}.isdisjoint(r["prompt"] for r in held)
+    assert split_rows(rows, 3, seed=1) == (train, held)
+    with pytest.raises(UserError, match="data.eval_size"):
+        split_rows(rows, 10, seed=1)
 
 
 def test_chat_template_system_prompt_and_long_prompts_dropped(tiny_model_dir):

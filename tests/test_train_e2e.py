@@ -71,7 +71,7 @@ def test_reward_rises_through_the_cli(tmp_path, tiny_model_dir, run_cli):
         "lr",
         "truncation_rate",
         "frac_zero_std_groups",
-        "rewards/" + f"{tmp_path}/toy_reward.py:starts_with_digit/mean",
+        "rewards/starts_with_digit/mean",
         "completion_length/max",
         "rollout_tokens_per_s",
         "peak_memory_gb",
@@ -162,7 +162,7 @@ def test_ctrl_c_checkpoints_and_resume_finishes(tmp_path, tiny_model_dir):
         ),
         (
             lambda c, d: Path(c["data"]["train"]).write_text('{"prompt": "x"}\n'),
-            r'train\.jsonl:1: missing field "answer"',
+            r"train\.jsonl:1: missing field 'answer'",
         ),
     ],
 )

@@ -1,4 +1,4 @@
-"""The two rewards the engine needs to run on its own: last-number exact match and R1 format."""
+"""The simplest correctness reward: the last number of the completion equals the gold answer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-_R1_FORMAT = re.compile(r"^\s*<think>.+?</think>\s*\S.*$", re.DOTALL)
 
 
 def last_number(text: str) -> str | None:
@@ -31,10 +30,3 @@ def exact_number(
         got, gold = last_number(completion), last_number(answer) or answer.strip()
         scores.append(1.0 if got is not None and _same_number(got, gold) else 0.0)
     return scores
-
-
-def r1_format(
-    prompts: list[str], completions: list[str], answers: list[str], **_: Any
-) -> list[float]:
-    """1.0 for `<think>reasoning</think>` followed by a non-empty answer, else 0.0."""
-    return [1.0 if _R1_FORMAT.match(c) else 0.0 for c in completions]
