@@ -33,10 +33,11 @@ def _register_commands() -> None:
     if _state.get("registered"):
         return
     _state["registered"] = True
-    from mlx_grpo.cli import chat_cmd, train_cmd
+    from mlx_grpo.cli import chat_cmd, convert_cmd, train_cmd
 
     train_cmd.register(app)
     chat_cmd.register(app)
+    convert_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,15 +39,18 @@ def list_steps(run_dir: Path) -> list[int]:
 
 
 def step_dir(run_dir: Path, step: int | str = "latest") -> Path:
-    """The folder of one checkpoint; `latest` is the highest step."""
-    steps = list_steps(run_dir)
+    """`RUN/checkpoints/step_N` for the given step, or the highest N for `latest`."""
+    folder, steps = checkpoint_root(run_dir), list_steps(run_dir)
     if not steps:
-        raise UserError(f"no checkpoints in {checkpoint_root(run_dir)}")
-    if step == "latest":
-        return checkpoint_root(run_dir) / f"step_{steps[-1]}"
+        raise UserError(f"no checkpoints (step_N folders) in {folder}")
+    if str(step) == "latest":
+        return folder / f"step_{steps[-1]}"
+    if not str(step).isdigit():
+        raise UserError(f"--step must be a step number or 'latest', not {step!r}")
     if int(step) not in steps:
-        raise UserError(f"no checkpoint for step {step}; available: {steps}", where=str(run_dir))
-    return checkpoint_root(run_dir) / f"step_{int(step)}"
+        known = ", ".join(str(s) for s in steps)
+        raise UserError(f"no checkpoint for step {step} in {folder}; available: {known}")
+    return folder / f"step_{int(step)}"
 
 
 def _save_weights(folder: Path, policy: Policy) -> None:

@@ -138,6 +138,9 @@ class LoggingConfig:
     run_name: str | None = None  # None: a timestamped name
     samples_every: int = 10
     samples_per_step: int = 4
+    eval_every: int = 0  # greedy eval + emergence metrics every N steps (0: never)
+    eval_limit: int = 32  # problems per eval: held-out rows (data.eval_size) or train canaries
+    eval_reward: str = "math_correct"  # what counts as a correct answer during eval
 
 
 @dataclass

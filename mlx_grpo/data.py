@@ -1,8 +1,9 @@
 """Prompts and gold answers: reading rows, rendering prompts, and a resumable batch cursor.
 
 Rows are `{"prompt", "answer", ...extras}`, from `sources` (files, hub) or `tasks` (generated).
-Prompts are rendered with the tokenizer's chat template, the R1-Zero template, or as plain text, tokenized once, and dropped (with a count)
-when longer than the limit, never silently truncated. The order of each epoch is a seeded
+Prompts are rendered with the tokenizer's chat template, the R1-Zero template, or as plain
+text, tokenized once, and dropped (with a count) when longer than the limit, never silently
+truncated. The order of each epoch is a seeded
 permutation, so the cursor (epoch, index) is all a checkpoint needs to resume the stream.
 """
 

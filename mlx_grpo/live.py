@@ -10,10 +10,19 @@ from rich.table import Table
 
 
 def metrics_line(m: dict[str, Any]) -> str:
-    return (
-        f"reward {m['reward_mean']:.3f}  kl {m['kl']:.4f}  "
+    """reward (and per function), kl, length, tokens/s, and the latest eval if there is one."""
+    per_fn = " ".join(
+        f"{k.split('/')[1]} {v:.2f}"
+        for k, v in m.items()
+        if k.startswith("rewards/") and k.endswith("/mean")
+    )
+    line = (
+        f"reward {m['reward_mean']:.3f} ({per_fn})  kl {m['kl']:.4f}  "
         f"len {m['completion_length/mean']:.0f}  {m['rollout_tokens_per_s']:.0f} tok/s"
     )
+    if "eval/pass@1" in m:
+        line += f"  eval {m['eval/pass@1']:.2f} think {m['eval/think_rate']:.2f}"
+    return line
 
 
 class LiveView:

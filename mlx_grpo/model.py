@@ -22,7 +22,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 
 from mlx_grpo.config import LoraConfig, ModelConfig
 from mlx_grpo.errors import UserError
-from mlx_grpo.tiny import BUILTIN_PREFIX, resolve_builtin
+from mlx_grpo.loading import resolve_model_path
 
 
 @dataclass
@@ -38,26 +38,6 @@ class Policy:
     @property
     def uses_adapters(self) -> bool:
         return self.lora.fine_tune_type in ("lora", "dora")
-
-
-def resolve_model_path(spec: str) -> str:
-    """A local folder, a `builtin:` tiny model, or a Hugging Face id (downloaded by mlx-lm)."""
-    if spec.startswith(BUILTIN_PREFIX):
-        try:
-            return str(resolve_builtin(spec))
-        except ValueError as exc:
-            raise UserError(str(exc), where="model.path") from None
-    path = Path(spec).expanduser()
-    looks_local = path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") != 1
-    if not looks_local:
-        return spec
-    if not path.is_dir():
-        raise UserError(f"model directory not found: {spec}", where="model.path")
-    if not (path / "config.json").is_file():
-        raise UserError(f"no config.json in model directory {spec}", where="model.path")
-    if not any(path.glob("*.safetensors")):
-        raise UserError(f"no *.safetensors weights in model directory {spec}", where="model.path")
-    return str(path)
 
 
 def load_policy(model_cfg: ModelConfig, lora_cfg: LoraConfig) -> Policy:

@@ -42,6 +42,15 @@ class RolloutBatch:
         return self.prompt_ids[n // self.group_size]
 
 
+def decode_completions(tokenizer: Any, batch: RolloutBatch) -> list[str]:
+    """Completion texts for the rewards, without a final EOS token (stop strings stay)."""
+    eos = tokenizer.eos_token_ids
+    return [
+        tokenizer.decode(ids[:-1] if ids and ids[-1] in eos else ids)
+        for ids in batch.completion_ids
+    ]
+
+
 def make_rollout_sampler(cfg: RolloutConfig) -> Any:
     """mlx-lm's sampler for temperature / top-p / top-k / min-p."""
     from mlx_lm.sample_utils import make_sampler

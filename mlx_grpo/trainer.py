@@ -36,7 +36,12 @@ from mlx_grpo.objective import (
     normalizer,
 )
 from mlx_grpo.optim import build_optimizer
-from mlx_grpo.rollout import RolloutBatch, generate_groups, sampling_from_config
+from mlx_grpo.rollout import (
+    RolloutBatch,
+    decode_completions,
+    generate_groups,
+    sampling_from_config,
+)
 
 StepCallback = Callable[[dict[str, Any]], None]
 
@@ -78,6 +83,8 @@ class Trainer:
         self.run_dir = run_dir
         self.on_step = on_step
         self.rewards = rw.build_rewards(cfg.rewards)
+        eval_every = cfg.logging.eval_every
+        self.eval_reward = rw.resolve_reward(cfg.logging.eval_reward) if eval_every else None
         rows, self.eval_rows = split_rows(
             load_rows(cfg.data, cfg.seed), cfg.data.eval_size, cfg.seed
         )
@@ -90,6 +97,7 @@ class Trainer:
             rows, self.policy.tokenizer, cfg.data, cfg.rollout.max_prompt_length
         )
         self.stream = PromptStream(examples, cfg.seed, cfg.data.shuffle)
+        self.canaries = self._canaries(examples)
         self.ref_model = self._make_reference()
         total_updates = cfg.steps * cfg.objective.num_iterations
         self.optimizer = build_optimizer(cfg.optimizer, cfg.schedule, total_updates)
@@ -99,6 +107,17 @@ class Trainer:
         self._grad_fn = self._compile_grad_fn()
 
     # ------------------------------------------------------------------ setup
+
+    def _canaries(self, train_examples: list[Example]) -> list[Example]:
+        """Fixed eval prompts: the held-out rows if any, else the first training prompts."""
+        cfg = self.cfg
+        if not cfg.logging.eval_every:
+            return []
+        if not self.eval_rows:
+            return train_examples[: cfg.logging.eval_limit]
+        rows = self.eval_rows[: cfg.logging.eval_limit]
+        tok, limit = self.policy.tokenizer, cfg.rollout.max_prompt_length
+        return build_examples(rows, tok, cfg.data, limit)[0]
 
     def _make_reference(self) -> nn.Module | None:
         """No reference with beta = 0; adapters-off with LoRA; a frozen copy otherwise."""
@@ -138,15 +157,6 @@ class Trainer:
         return generate_groups(
             self.policy.model, [e.ids for e in batch], self.cfg.rollout.group_size, self.sampling
         )
-
-    def completion_texts(self, rollout: RolloutBatch) -> list[str]:
-        """Decoded completions for the rewards, without a final EOS token."""
-        eos = self.policy.tokenizer.eos_token_ids
-        texts = []
-        for ids in rollout.completion_ids:
-            ids = ids[:-1] if ids and ids[-1] in eos else ids
-            texts.append(self.policy.tokenizer.decode(ids))
-        return texts
 
     def score(self, batch: list[Example], rollout: RolloutBatch, texts: list[str]) -> rw.Scores:
         g = rollout.group_size
@@ -263,7 +273,7 @@ class Trainer:
         batch = self.stream.next_batch(self.cfg.batch_size)
         rollout = self.rollout(batch)
         t0 = time.perf_counter()
-        texts = self.completion_texts(rollout)
+        texts = decode_completions(self.policy.tokenizer, rollout)
         scores = self.score(batch, rollout, texts)
         g = self.cfg.rollout.group_size
         advantages = group_advantages(scores.total, g, self.cfg.objective.scale_rewards)
@@ -276,8 +286,25 @@ class Trainer:
             self.update(mbs, stats)
         t2 = time.perf_counter()
         metrics = self.metrics(rollout, scores, keep, mbs, stats, (t1 - t0, t2 - t1))
+        if self.canaries and self.step % self.cfg.logging.eval_every == 0:
+            metrics |= self.evaluate()
         self.log(metrics, batch, rollout, texts, scores, advantages)
         return metrics
+
+    def evaluate(self) -> dict[str, float]:
+        """Greedy accuracy, format and emergence metrics on the canary prompts."""
+        from mlx_grpo.evaluate import evaluate
+
+        self.policy.model.eval()
+        result = evaluate(
+            self.policy.model,
+            self.policy.tokenizer,
+            self.canaries,
+            self.eval_reward,
+            rollout=self.cfg.rollout,
+            batch_size=self.cfg.batch_size * self.cfg.rollout.group_size,
+        )
+        return {f"eval/{k}": v for k, v in result.summary.items()}
 
     # ------------------------------------------------------------------ metrics and logs
 

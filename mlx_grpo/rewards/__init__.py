@@ -18,6 +18,8 @@ from mlx_grpo.errors import UserError
 from mlx_grpo.rewards.custom import RewardFn, call_safely
 from mlx_grpo.rewards.library import resolve_reward
 
+__all__ = ["Reward", "Scores", "build_rewards", "resolve_reward", "score"]
+
 
 @dataclass
 class Reward:

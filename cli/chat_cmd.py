@@ -1,0 +1,130 @@
+"""`mlx-grpo chat`: talk to a base model, a model plus adapters of any checkpoint of a run, a
+fused model or a 4-bit converted one. Flags are parsed here; the engine is `mlx_grpo.chat`
+and the terminal side `mlx_grpo.chat_view`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mlx_grpo.errors import UserError
+
+HELP = (
+    "Talk to a model, multi-turn, with answers streamed as they are generated.\n\n"
+    "The conversation goes through the model's chat template (base models without one get "
+    "the R1-Zero template) and the KV cache is reused, so each turn only processes new text. "
+    "<think> reasoning is shown dimmed (/think off hides it). Inside, /help lists the "
+    "commands; Ctrl-C stops an answer, Ctrl-D leaves. With stdin piped, each line gets one "
+    "answer on stdout.\n\n"
+    "\b\nExamples:\n"
+    "  mlx-grpo chat --model Qwen/Qwen2.5-0.5B-Instruct\n"
+    "  mlx-grpo chat --run runs/gsm8k          (latest checkpoint)\n"
+    "  mlx-grpo chat --run runs/gsm8k --step 200 --temp 0\n"
+    "  mlx-grpo chat -m ./qwen-3b --adapter ./adapters --system 'Be brief.'\n"
+    "  mlx-grpo chat -m ./fused-4bit --max-tokens 2048\n"
+    "  echo 'What is 17 * 23?' | mlx-grpo chat -m ./fused"
+)
+
+
+def chat(
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Model folder, Hugging Face id or builtin:tiny-qwen2."
+    ),
+    adapter: Path | None = typer.Option(None, "--adapter", help="LoRA/DoRA adapter folder."),
+    run: Path | None = typer.Option(
+        None, "--run", help="Training run folder: loads its model and a checkpoint."
+    ),
+    step: str = typer.Option("latest", "--step", help="Checkpoint step of --run, or latest."),
+    system: str | None = typer.Option(None, "--system", help="System prompt."),
+    temp: float = typer.Option(0.6, "--temp", min=0.0, help="Sampling temperature, 0 = greedy."),
+    top_p: float = typer.Option(0.95, "--top-p", min=0.0, max=1.0, help="Nucleus sampling."),
+    max_tokens: int = typer.Option(1024, "--max-tokens", min=1, help="Longest answer (tokens)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed, for repeatable answers."),
+    template: str = typer.Option(
+        "auto", "--template", help="auto | chat | r1 | plain (auto: the run's, else the model's)."
+    ),
+    max_context: int | None = typer.Option(
+        None, "--max-context", min=16, help="Context limit in tokens (default: the model's)."
+    ),
+    think: bool = typer.Option(True, "--think/--no-think", help="Show <think> reasoning."),
+    trace_tokens: Path | None = typer.Option(None, "--trace-tokens", hidden=True),
+) -> None:
+    """Talk to a model; see the examples below."""
+    from mlx_grpo import chat as engine
+    from mlx_grpo import loading
+    from mlx_grpo.chat_view import ChatView, chat_loop
+
+    if step != "latest" and run is None:
+        raise UserError("--step needs --run RUN_DIR")
+    source = loading.resolve_source(model, str(adapter) if adapter else None, _str(run), step)
+    loaded = loading.load_model_source(source)
+    chosen = loading.pick_template(loaded.tokenizer, _template(template, source.template))
+    settings = engine.ChatSettings(
+        system=system if system is not None else _run_system(chosen, source),
+        temp=temp,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        show_think=think,
+    )
+    session = engine.ChatSession(
+        loaded.model,
+        loaded.tokenizer,
+        settings=settings,
+        template=chosen,
+        context_limit=max_context or loading.context_limit(loaded.config),
+        trace=_tracer(trace_tokens),
+    )
+    _seed(seed)
+    view = ChatView(session, interactive=sys.stdin.isatty())
+    view.banner(source.label, chosen)
+    try:
+        failed = chat_loop(session, view)
+    except KeyboardInterrupt as exc:
+        raise typer.Abort() from exc
+    if failed:
+        raise UserError(f"{failed} input line(s) failed (messages above)")
+
+
+def _str(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
+
+
+def _template(flag: str, from_run: str | None) -> str | None:
+    """--template wins; otherwise the run's data.template (if it is one chat understands)."""
+    if flag != "auto":
+        return flag
+    return from_run if from_run in ("chat", "r1", "plain") else None
+
+
+def _run_system(template: str, source: Any) -> str | None:
+    """The run's system prompt, used with chat templates (R1-Zero brings its own preamble)."""
+    return source.system_prompt if template == "chat" else None
+
+
+def _seed(seed: int | None) -> None:
+    if seed is not None:
+        import mlx.core as mx
+
+        mx.random.seed(seed)
+
+
+def _tracer(path: Path | None) -> Any:
+    """A debug hook writing each turn's token ids (cached, prefilled, generated) as JSON lines."""
+    if path is None:
+        return None
+
+    def write(record: dict[str, Any]) -> None:
+        with path.open("a") as file:
+            file.write(json.dumps(record) + "\n")
+
+    return write
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `chat` command to the app."""
+    app.command("chat", help=HELP, no_args_is_help=False)(chat)

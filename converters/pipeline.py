@@ -1,0 +1,100 @@
+"""`convert()`: source -> in-memory MLX model -> optional dtype/quantization -> output folder.
+
+One function behind every direction (HF/MLX/GGUF/adapters/runs -> MLX, anything -> HF). The
+output is written into a temp folder beside OUT and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlx_grpo.converters.detect import Source, detect
+from mlx_grpo.converters.fuse import load_fused
+from mlx_grpo.converters.info import describe
+from mlx_grpo.converters.load_folder import load_folder
+from mlx_grpo.converters.load_gguf import load_gguf
+from mlx_grpo.converters.loaded import LoadedModel
+from mlx_grpo.converters.quantize import DTYPES, QuantSpec, cast, dequantize, quantize
+from mlx_grpo.converters.safetensors_io import DEFAULT_SHARD_BYTES
+from mlx_grpo.converters.staging import check_output, staged_output
+from mlx_grpo.converters.write import write_hf, write_mlx
+
+from mlx_grpo.errors import UserError
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Everything `mlx-grpo convert` can be asked to do besides SRC and OUT."""
+
+    to: str = "mlx"
+    quant: QuantSpec | None = None
+    dequantize: bool = False
+    dtype: str | None = None
+    step: int | None = None
+    base: str | None = None
+    adapter: str | None = None
+    force: bool = False
+    shard_bytes: int = DEFAULT_SHARD_BYTES
+
+    def check(self) -> None:
+        """Reject contradictory or invalid flag combinations before any work starts."""
+        if self.to not in ("mlx", "hf"):
+            raise UserError(f"--to {self.to}: valid: mlx, hf")
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise UserError(f"--dtype {self.dtype}: valid: {', '.join(DTYPES)}")
+        if self.quant and self.dequantize:
+            raise UserError("--quantize and --dequantize contradict each other; pick one")
+        if self.quant and self.to == "hf":
+            raise UserError("--quantize applies to --to mlx; Hugging Face output is float")
+        if self.quant:
+            self.quant.resolved()
+        if self.adapter and self.base:
+            raise UserError("--adapter takes its base model from SRC; drop --base")
+
+
+def load_source(source: Source, options: ConvertOptions) -> LoadedModel:
+    """Load any resolved source into memory (adapters are fused on the way)."""
+    if source.kind == "gguf":
+        return load_gguf(source.path)
+    if source.kind == "adapters":
+        assert source.base is not None
+        return load_fused(source.path, source.base, dequantize=options.dequantize)
+    return load_folder(source.path)
+
+
+def transform(loaded: LoadedModel, options: ConvertOptions) -> None:
+    """Apply --dtype, --dequantize and --quantize, in that order."""
+    if options.dtype and options.to == "mlx":
+        cast(loaded, options.dtype)
+    if options.dequantize and loaded.quantized:
+        dequantize(loaded)
+    if options.quant:
+        quantize(loaded, options.quant.resolved())
+
+
+def convert(
+    src: str, out: Path, options: ConvertOptions, progress: Progress = lambda _: None
+) -> dict[str, str]:
+    """Convert SRC into the folder OUT; return `--info`-style rows describing the result."""
+    options.check()
+    progress(f"Inspecting {src}")
+    source = detect(src, step=options.step, base=options.base, adapter=options.adapter)
+    check_output(out, options.force, (source.path,))
+    progress(f"Loading {source.kind} from {source.path}")
+    loaded = load_source(source, options)
+    transform(loaded, options)
+    with staged_output(out, options.force) as staging:
+        progress(f"Writing {options.to.upper()} weights to {out}")
+        if options.to == "hf":
+            write_hf(staging, loaded, options.dtype, options.shard_bytes)
+        else:
+            write_mlx(staging, loaded, options.shard_bytes)
+    rows = {"source": f"{source.path} ({loaded.source_format})"}
+    if source.step is not None:
+        rows["step"] = str(source.step)
+    rows.update(describe(out))
+    return rows
