@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from mlx_grpo.cli import model_flags
 
 from mlx_grpo.errors import UserError
 
@@ -32,14 +33,10 @@ HELP = (
 
 
 def chat(
-    model: str | None = typer.Option(
-        None, "--model", "-m", help="Model folder, Hugging Face id or builtin:tiny-qwen2."
-    ),
-    adapter: Path | None = typer.Option(None, "--adapter", help="LoRA/DoRA adapter folder."),
-    run: Path | None = typer.Option(
-        None, "--run", help="Training run folder: loads its model and a checkpoint."
-    ),
-    step: str = typer.Option("latest", "--step", help="Checkpoint step of --run, or latest."),
+    model: str | None = model_flags.MODEL,
+    adapter: Path | None = model_flags.ADAPTER,
+    run: Path | None = model_flags.RUN,
+    step: str = model_flags.STEP,
     system: str | None = typer.Option(None, "--system", help="System prompt."),
     temp: float = typer.Option(0.6, "--temp", min=0.0, help="Sampling temperature, 0 = greedy."),
     top_p: float = typer.Option(0.95, "--top-p", min=0.0, max=1.0, help="Nucleus sampling."),
@@ -59,10 +56,8 @@ def chat(
     from mlx_grpo import loading
     from mlx_grpo.chat_view import ChatView, chat_loop
 
-    if step != "latest" and run is None:
-        raise UserError("--step needs --run RUN_DIR")
-    source = loading.resolve_source(model, str(adapter) if adapter else None, _str(run), step)
-    loaded = loading.load_model_source(source)
+    loaded = model_flags.load_from_flags(model, adapter, run, step)
+    source = loaded.source
     chosen = loading.pick_template(loaded.tokenizer, _template(template, source.template))
     settings = engine.ChatSettings(
         system=system if system is not None else _run_system(chosen, source),
@@ -88,10 +83,6 @@ def chat(
         raise typer.Abort() from exc
     if failed:
         raise UserError(f"{failed} input line(s) failed (messages above)")
-
-
-def _str(path: Path | None) -> str | None:
-    return str(path) if path is not None else None
 
 
 def _template(flag: str, from_run: str | None) -> str | None:

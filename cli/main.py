@@ -33,11 +33,10 @@ def _register_commands() -> None:
     if _state.get("registered"):
         return
     _state["registered"] = True
-    from mlx_grpo.cli import chat_cmd, convert_cmd, train_cmd
+    from mlx_grpo.cli import chat_cmd, convert_cmd, eval_cmd, generate_cmd, train_cmd
 
-    train_cmd.register(app)
-    chat_cmd.register(app)
-    convert_cmd.register(app)
+    for module in (train_cmd, eval_cmd, chat_cmd, generate_cmd, convert_cmd):
+        module.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

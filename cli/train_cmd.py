@@ -21,7 +21,9 @@ Examples:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("train", help="Train a model with GRPO." + EXAMPLES)(train)
+    app.command(
+        "train", help="Train a model with GRPO." + EXAMPLES, short_help="Train a model with GRPO."
+    )(train)
 
 
 def train(

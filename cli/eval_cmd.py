@@ -1,0 +1,129 @@
+"""`mlx-grpo eval`: accuracy, format compliance, length and emergence metrics on a dataset."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from mlx_grpo.cli import model_flags
+from rich.console import Console
+from rich.table import Table
+
+HELP = (
+    "Measure a model on a dataset: greedy pass@1, and with --samples k also pass@k and mean@k "
+    "(sampled at --temp), format compliance, mean length and the emergence metrics "
+    "(think rate and length, self-correction rate, answer rate). Prints a table and writes "
+    "a JSON file with every completion.\n\n"
+    "\b\nExamples:\n"
+    "  mlx-grpo eval -m Qwen/Qwen2.5-0.5B-Instruct --data openai/gsm8k --split test --limit 200\n"
+    "  mlx-grpo eval --run runs/gsm8k --data openai/gsm8k --split test --samples 8\n"
+    "  mlx-grpo eval -m builtin:tiny-qwen2 --data builtin:arithmetic --limit 32\n"
+    "  mlx-grpo eval -m ./model --data test.jsonl --reward countdown --template r1"
+)
+
+
+def eval_command(
+    model: str | None = model_flags.MODEL,
+    adapter: Path | None = model_flags.ADAPTER,
+    run: Path | None = model_flags.RUN,
+    step: str = model_flags.STEP,
+    data: str = typer.Option(..., "--data", "-d", help="File, hub dataset id or builtin:<task>."),
+    split: str = typer.Option("test", "--split", help="Hub split."),
+    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="First n problems only."),
+    samples: int = typer.Option(1, "--samples", "-k", min=1, help="Samples for pass@k/mean@k."),
+    temp: float = typer.Option(1.0, "--temp", min=0.0, help="Temperature of the k samples."),
+    max_tokens: int = typer.Option(512, "--max-tokens", min=1, help="Longest completion."),
+    template: str = typer.Option("auto", "--template", help="auto | chat | r1 | plain."),
+    system: str | None = typer.Option(None, "--system", help="System prompt (chat template)."),
+    reward: str = typer.Option("math_correct", "--reward", help="What counts as correct."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Prompts decoded at once."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="JSON results file."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+) -> None:
+    """Evaluate a model on a dataset."""
+    import mlx.core as mx
+
+    from mlx_grpo.evaluate import evaluate
+    from mlx_grpo.rewards import resolve_reward
+
+    correctness = resolve_reward(reward)
+    loaded = model_flags.load_from_flags(model, adapter, run, step)
+    examples = _examples(loaded, data, split, limit, template, system, seed)
+    mx.random.seed(seed)
+    rollout = _rollout(temp, max_tokens)
+    console = Console()
+    with console.status(f"evaluating {len(examples)} problems"):
+        result = evaluate(
+            loaded.model,
+            loaded.tokenizer,
+            examples,
+            correctness,
+            samples=samples,
+            rollout=rollout,
+            batch_size=batch_size,
+        )
+    console.print(_table(result.summary, loaded.source.label, data, len(examples)))
+    path = out or Path("evals") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    _write(path, loaded.source.label, data, result)
+    console.print(f"results: {path}")
+
+
+def _examples(
+    loaded: Any,
+    data: str,
+    split: str,
+    limit: int | None,
+    template: str,
+    system: str | None,
+    seed: int,
+) -> list[Any]:
+    from mlx_grpo.config import DataConfig
+    from mlx_grpo.data import build_examples, load_rows
+    from mlx_grpo.loading import pick_template
+
+    chosen = pick_template(loaded.tokenizer, None if template == "auto" else template)
+    cfg = DataConfig(
+        train=data,
+        split=split,
+        template=chosen,
+        system_prompt=system,  # type: ignore[arg-type]
+        num_examples=limit or 200,
+    )
+    rows = load_rows(cfg, seed)[:limit]
+    return build_examples(rows, loaded.tokenizer, cfg, max_prompt_length=10**9)[0]
+
+
+def _rollout(temp: float, max_tokens: int) -> Any:
+    from mlx_grpo.config import RolloutConfig
+
+    return RolloutConfig(temperature=max(temp, 1e-6), max_completion_length=max_tokens)
+
+
+def _table(summary: dict[str, float], label: str, data: str, n: int) -> Table:
+    table = Table(title=f"{label} on {data} ({n} problems)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in summary.items():
+        table.add_row(key, f"{value:.3f}" if "rate" in key or "@" in key else f"{value:.1f}")
+    return table
+
+
+def _write(path: Path, label: str, data: str, result: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "model": label,
+        "data": data,
+        "problems": result.problems,
+        "samples": result.samples,
+        "summary": result.summary,
+        "rows": result.rows,
+    }
+    path.write_text(json.dumps(payload, indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    short = "Accuracy, format and emergence metrics on a dataset."
+    app.command("eval", help=HELP, short_help=short)(eval_command)

@@ -1,0 +1,112 @@
+"""`mlx-grpo generate`: batched, resumable generation over a file of prompts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from mlx_grpo.cli import model_flags
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mlx_grpo.errors import UserError
+
+HELP = (
+    "Generate completions for every prompt in a file, k samples each, batched like the "
+    "trainer's rollouts. Rows (prompt, completion, token counts, finish reason) are appended "
+    "to --out as they finish; run the same command again to resume: rows already there are "
+    "skipped.\n\n"
+    "\b\nExamples:\n"
+    "  mlx-grpo generate --run runs/gsm8k --prompts questions.txt --out answers.jsonl\n"
+    "  mlx-grpo generate -m ./fused-4bit --prompts in.jsonl --out out.jsonl --samples 4 --temp 0.8"
+)
+
+
+def generate_command(
+    model: str | None = model_flags.MODEL,
+    adapter: Path | None = model_flags.ADAPTER,
+    run: Path | None = model_flags.RUN,
+    step: str = model_flags.STEP,
+    prompts: Path = typer.Option(..., "--prompts", "-p", help=".txt (a line each) or .jsonl."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output JSONL (appended; resumable)."),
+    samples: int = typer.Option(1, "--samples", "-k", min=1, help="Completions per prompt."),
+    temp: float = typer.Option(0.7, "--temp", min=0.0, help="Temperature, 0 = greedy."),
+    top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0, help="Nucleus sampling."),
+    max_tokens: int = typer.Option(512, "--max-tokens", min=1, help="Longest completion."),
+    template: str = typer.Option("auto", "--template", help="auto | chat | r1 | plain."),
+    system: str | None = typer.Option(None, "--system", help="System prompt (chat template)."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Prompts decoded at once."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+) -> None:
+    """Generate completions for a file of prompts."""
+    import mlx.core as mx
+
+    from mlx_grpo import generation
+
+    lines = generation.read_prompts(prompts)
+    loaded = model_flags.load_from_flags(model, adapter, run, step)
+    items = _encode(loaded, lines, template, system, prompts)
+    done = generation.done_rows(out)
+    todo = generation.pending(items, samples, done)
+    console = Console(stderr=True)
+    if not todo:
+        console.print(f"nothing to do: all {len(items) * samples} rows are in {out}")
+        return
+    mx.random.seed(seed)
+    sampling = _sampling(loaded.tokenizer, temp, top_p, max_tokens)
+    batches = generation.generate_rows(
+        loaded.model, loaded.tokenizer, todo, samples, sampling, batch_size
+    )
+    with _progress(console) as progress:
+        task = progress.add_task("generate", total=len(todo) * samples)
+        written = generation.write_rows(out, batches, done, lambda n: progress.advance(task, n))
+    console.print(f"wrote {written} rows to {out} ({len(done)} were already there)")
+
+
+def _encode(loaded, lines, template, system, path):  # noqa: ANN001, ANN202
+    from mlx_grpo.config import DataConfig
+    from mlx_grpo.data import encode_prompt, render_prompt
+    from mlx_grpo.generation import PromptItem
+    from mlx_grpo.loading import context_limit, pick_template
+
+    chosen = pick_template(loaded.tokenizer, None if template == "auto" else template)
+    cfg = DataConfig(train=str(path), template=chosen, system_prompt=system)  # type: ignore[arg-type]
+    limit = context_limit(loaded.config)
+    items = []
+    for number, text in lines:
+        ids = encode_prompt(loaded.tokenizer, render_prompt(loaded.tokenizer, text, cfg), chosen)
+        if len(ids) >= limit:
+            raise UserError(
+                f"prompt is {len(ids)} tokens; the model's context holds {limit}",
+                where=f"{path}:{number}",
+            )
+        items.append(PromptItem(number, text, ids))
+    return items
+
+
+def _sampling(tokenizer, temp: float, top_p: float, max_tokens: int):  # noqa: ANN001, ANN202
+    from mlx_grpo.config import RolloutConfig
+    from mlx_grpo.rollout import sampling_from_config
+
+    if temp == 0:
+        cfg = RolloutConfig(max_completion_length=max_tokens)
+        sampling = sampling_from_config(cfg, tokenizer)
+        sampling.sampler = lambda logprobs: logprobs.argmax(axis=-1)
+        return sampling
+    cfg = RolloutConfig(temperature=temp, top_p=top_p, max_completion_length=max_tokens)
+    return sampling_from_config(cfg, tokenizer)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]generate"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    short = "Batched, resumable generation over a file of prompts."
+    app.command("generate", help=HELP, short_help=short)(generate_command)

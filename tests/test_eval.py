@@ -1,0 +1,113 @@
+"""`mlx-grpo eval`, pass@k, emergence metrics, and evaluation during training."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import read_metrics, write_jsonl
+
+from mlx_grpo.emergence import emergence_metrics
+from mlx_grpo.evaluate import pass_at_k
+
+
+def test_pass_at_k_estimator():
+    assert pass_at_k(5, 0, 1) == 0.0
+    assert pass_at_k(5, 5, 3) == 1.0
+    assert pass_at_k(4, 1, 1) == pytest.approx(0.25)
+    assert pass_at_k(4, 1, 2) == pytest.approx(1 - 3 / 6)  # 1 - C(3,2)/C(4,2)
+    assert pass_at_k(10, 3, 10) == 1.0
+
+
+def test_emergence_metrics_on_written_completions():
+    completions = [
+        "<think>2+2 is 5. Wait, let me check: 4.</think><answer>4</answer>",
+        "<think>easy</think>The answer is \\boxed{7}",
+        "just 3",
+        "Actually I think it is 9",
+    ]
+    m = emergence_metrics(completions, count_tokens=lambda s: len(s.split()))
+    assert m["think_rate"] == 0.5
+    assert m["think_tokens"] == pytest.approx((8 + 1) / 2)  # "2+2 is 5. Wait, ... 4." and "easy"
+    assert m["self_correction_rate"] == 0.5
+    assert m["answer_rate"] == 0.5
+
+
+YES_REWARD = """
+def is_yes(prompts, completions, answers, **extras):
+    return [1.0 if a == "yes" else 0.0 for a in answers]
+"""
+
+
+def test_eval_cli_reports_accuracy_and_writes_json(tmp_path, tiny_model_dir, run_cli, capsys):
+    rows = [{"prompt": f"q{i}", "answer": "yes" if i % 4 == 0 else "no"} for i in range(8)]
+    data = write_jsonl(tmp_path / "test.jsonl", rows)
+    reward = tmp_path / "judge.py"
+    reward.write_text(YES_REWARD)
+    out = tmp_path / "result.json"
+    code = run_cli(
+        "eval",
+        "-m",
+        tiny_model_dir,
+        "--data",
+        data,
+        "--samples",
+        "3",
+        "--max-tokens",
+        "4",
+        "--reward",
+        f"{reward}:is_yes",
+        "--out",
+        out,
+    )
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert result["problems"] == 8
+    assert result["summary"]["pass@1"] == pytest.approx(0.25)
+    assert result["summary"]["pass@3"] == pytest.approx(0.25)
+    assert result["summary"]["mean@3"] == pytest.approx(0.25)
+    assert {"format_rate", "think_rate", "answer_rate", "mean_length"} <= result["summary"].keys()
+    assert len(result["rows"]) == 8 and all(0 < len(r["completion"]) for r in result["rows"])
+    assert "pass@1" in capsys.readouterr().out
+
+
+def test_eval_cli_bad_reward_and_missing_data(tmp_path, tiny_model_dir, run_cli, capsys):
+    assert (
+        run_cli(
+            "eval",
+            "-m",
+            tiny_model_dir,
+            "--data",
+            "builtin:arithmetic",
+            "--reward",
+            "no_such_reward",
+        )
+        == 2
+    )
+    assert "unknown reward 'no_such_reward'" in capsys.readouterr().err
+    assert run_cli("eval", "-m", tiny_model_dir, "--data", tmp_path / "none.jsonl") == 2
+    assert "dataset file not found" in capsys.readouterr().err
+
+
+def test_training_logs_eval_and_emergence_metrics(tmp_path, tiny_model_dir, run_cli):
+    from test_train_e2e import make_config
+
+    config = make_config(
+        tmp_path,
+        str(tiny_model_dir),
+        steps=2,
+        logging={"eval_every": 2, "eval_limit": 4, "eval_reward": "exact_number"},
+        data={"eval_size": 4},
+    )
+    assert run_cli("train", "-c", config) == 0
+    metrics = read_metrics(tmp_path / "runs" / "r")
+    assert "eval/pass@1" not in metrics[0]
+    for key in (
+        "eval/pass@1",
+        "eval/format_rate",
+        "eval/think_rate",
+        "eval/think_tokens",
+        "eval/self_correction_rate",
+        "eval/answer_rate",
+    ):
+        assert key in metrics[1], key
