@@ -100,7 +100,7 @@ class ScheduleConfig:
 class DataConfig:
     """Where prompts and gold answers come from and how prompts are rendered."""
 
-    train: str = ""  # a .jsonl/.json/.parquet file, a hub id (openai/gsm8k), or builtin:<task>
+    train: str | list[str] = ""  # file (.jsonl/.json/.parquet), hub id, builtin:<task>, or a list
     split: str = "train"  # hub split
     hub_config: str | None = None  # hub dataset config (preset for known datasets)
     prompt_field: str | None = None  # None: "prompt" for files, the preset's field for the hub
@@ -108,7 +108,8 @@ class DataConfig:
     num_examples: int = 2000  # rows generated for builtin:arithmetic / builtin:countdown
     difficulty: int = 1  # builtin task level, 1-4
     eval_size: int = 0  # rows held out (seeded) from train for evaluation
-    template: Literal["chat", "r1", "plain"] = "chat"
+    template: Literal["chat", "r1", "plain", "custom"] = "chat"
+    prompt_template: str | None = None  # for template custom: text with a {prompt} placeholder
     system_prompt: str | None = None
     shuffle: bool = True
 
@@ -391,6 +392,11 @@ def _validate_combinations(config: TrainConfig) -> None:
     delta = config.objective.delta
     if delta is not None and delta <= 1:
         raise UserError("must be > 1 (an upper cap on the ratio)", where="objective.delta")
+    if config.data.template == "custom" and "{prompt}" not in (config.data.prompt_template or ""):
+        raise UserError(
+            "template custom needs a prompt_template containing {prompt}",
+            where="data.prompt_template",
+        )
     rollouts = config.batch_size * config.rollout.group_size
     if rollouts % config.optimizer.gradient_accumulation_steps:
         raise UserError(

@@ -34,8 +34,13 @@ class Example:
 
 
 def load_rows(cfg: DataConfig, seed: int) -> list[dict]:
-    """All rows of `data.train`: a local file, a built-in task, or a hub dataset."""
-    spec = cfg.train
+    """All rows of `data.train`, one source or several concatenated in order."""
+    sources = cfg.train if isinstance(cfg.train, list) else [cfg.train]
+    return [row for spec in sources for row in load_source(spec, cfg, seed)]
+
+
+def load_source(spec: str, cfg: DataConfig, seed: int) -> list[dict]:
+    """Rows of one source: a local file, a built-in task, or a hub dataset."""
     if spec.startswith(BUILTIN):
         from mlx_grpo.tasks import generate_task
 
@@ -72,6 +77,8 @@ def render_prompt(tokenizer: Any, prompt: str, cfg: DataConfig) -> str:
     """Turn a question into the text the model sees, per `data.template`."""
     if cfg.template == "plain":
         return prompt
+    if cfg.template == "custom":
+        return (cfg.prompt_template or "{prompt}").replace("{prompt}", prompt)
     if cfg.template == "r1":
         from mlx_grpo.templates import render_r1
 

@@ -110,3 +110,29 @@ def test_stream_is_seeded_and_resumable():
     assert b.next_batch(9) == rest
     assert sorted(first + rest[:2]) == items  # an epoch is a permutation
     assert PromptStream(items, seed=4).next_batch(7) != PromptStream(items, seed=3).next_batch(7)
+
+
+def test_several_sources_are_concatenated(tmp_path):
+    a = write_jsonl(tmp_path / "a.jsonl", [{"prompt": "p1", "answer": "1"}])
+    b = write_jsonl(tmp_path / "b.jsonl", [{"question": "p2", "answer": "#### 2"}])
+    rows = load_rows(DataConfig(train=[str(a)]), seed=0)
+    rows += load_rows(_cfg(b, prompt_field="question"), seed=0)
+    assert [r["prompt"] for r in rows] == ["p1", "p2"]
+    mixed = load_rows(DataConfig(train=[str(a), "builtin:arithmetic"], num_examples=3), seed=0)
+    assert len(mixed) == 4 and mixed[0]["prompt"] == "p1"
+
+
+def test_custom_and_r1_templates(tiny_model_dir):
+    _, tok = load(str(tiny_model_dir))
+    rows = [{"prompt": "2+2?", "answer": "4"}]
+    custom = DataConfig(train="x", template="custom", prompt_template="Q: {prompt}\nA:")
+    assert build_examples(rows, tok, custom, 100)[0][0].text == "Q: 2+2?\nA:"
+    r1 = build_examples(rows, tok, DataConfig(train="x", template="r1"), 1000)[0][0].text
+    assert "<think>" in r1 and r1.rstrip().endswith("Assistant:") and "2+2?" in r1
+
+
+def test_custom_template_needs_a_placeholder():
+    from mlx_grpo.config import load_config
+
+    with pytest.raises(UserError, match="data.prompt_template"):
+        load_config(None, ["data.train=x", "data.template=custom", "data.prompt_template=hi"])
