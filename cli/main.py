@@ -33,9 +33,16 @@ def _register_commands() -> None:
     if _state.get("registered"):
         return
     _state["registered"] = True
-    from mlx_grpo.cli import chat_cmd, convert_cmd, eval_cmd, generate_cmd, train_cmd
+    from mlx_grpo.cli import (
+        chat_cmd,
+        convert_cmd,
+        eval_cmd,
+        generate_cmd,
+        info_cmd,
+        train_cmd,
+    )
 
-    for module in (train_cmd, eval_cmd, chat_cmd, generate_cmd, convert_cmd):
+    for module in (train_cmd, eval_cmd, chat_cmd, generate_cmd, convert_cmd, info_cmd):
         module.register(app)
 
 
@@ -43,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; user errors become one red line and exit code 2."""
     from typer._click.exceptions import ClickException
 
+    if argv is None:  # a real command line (not a call from Python): maybe restart with OpenBLAS
+        from mlx_grpo.blas import maybe_reexec
+
+        maybe_reexec(sys.argv)
     _register_commands()
     _state["debug"] = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:

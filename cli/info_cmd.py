@@ -1,0 +1,56 @@
+"""`mlx-grpo info`: the device, MLX version, BLAS in use, memory, and Metal/CUDA availability."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def machine_facts() -> dict[str, str]:
+    """What a bug report or a performance question needs to know about this machine."""
+    import mlx.core as mx
+    import mlx_lm
+
+    from mlx_grpo import __version__
+    from mlx_grpo.blas import blas_in_use, find_openblas
+
+    metal = mx.metal.is_available()
+    cuda = hasattr(mx, "cuda") and mx.cuda.is_available()
+    return {
+        "mlx-grpo": __version__,
+        "platform": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
+        "cpu cores": str(os.cpu_count()),
+        "memory": f"{_total_memory() / 2**30:.1f} GiB",
+        "mlx": mx.__version__,
+        "mlx-lm": mlx_lm.__version__,
+        "default device": str(mx.default_device()),
+        "metal": "available" if metal else "not available",
+        "cuda": "available" if cuda else "not available",
+        "blas": blas_in_use(),
+        "openblas found": find_openblas() or "no",
+    }
+
+
+def _total_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def info() -> None:
+    """Show the device, MLX version, BLAS, memory, and whether Metal or CUDA is available."""
+    table = Table(title="mlx-grpo info", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    for key, value in machine_facts().items():
+        table.add_row(key, value)
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("info", help="Show the device, MLX, BLAS, memory, Metal/CUDA.")(info)
