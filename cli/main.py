@@ -36,13 +36,16 @@ def _register_commands() -> None:
     from mlx_grpo.cli import (
         chat_cmd,
         convert_cmd,
+        demo_cmd,
         eval_cmd,
         generate_cmd,
         info_cmd,
+        plan_cmd,
         train_cmd,
     )
 
-    for module in (train_cmd, eval_cmd, chat_cmd, generate_cmd, convert_cmd, info_cmd):
+    commands = (demo_cmd, train_cmd, plan_cmd, eval_cmd, chat_cmd, generate_cmd, convert_cmd)
+    for module in (*commands, info_cmd):
         module.register(app)
 
 

@@ -48,15 +48,17 @@ def train(
     run_training(plan, Console())
 
 
-def run_training(plan, console: Console) -> None:  # noqa: ANN001 - RunPlan, imported lazily
-    """Build the trainer, train to the configured step count, checkpoint, summarize."""
+def run_training(plan, console: Console, trainer=None):  # noqa: ANN001, ANN201 - lazy imports
+    """Build the trainer (unless given), train to the configured step count, checkpoint,
+    summarize; returns the trainer."""
     from mlx_grpo.live import LiveView, summary_table
     from mlx_grpo.run import graceful_interrupt, set_aside_metrics_after
     from mlx_grpo.trainer import Trainer
 
     cfg, run_dir = plan.cfg, plan.run_dir
-    with console.status("loading model and data"):
-        trainer = Trainer(cfg, run_dir)
+    if trainer is None:
+        with console.status("loading model and data"):
+            trainer = Trainer(cfg, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if plan.resume_from is not None:
         trainer.restore(plan.resume_from)
@@ -83,6 +85,7 @@ def run_training(plan, console: Console) -> None:  # noqa: ANN001 - RunPlan, imp
         )
         raise typer.Exit(130)
     console.print(f"[green]done:[/] checkpoints in {run_dir / 'checkpoints'}")
+    return trainer
 
 
 def _describe(console: Console, trainer) -> None:  # noqa: ANN001

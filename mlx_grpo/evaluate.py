@@ -75,14 +75,17 @@ def evaluate(
     samples: int = 1,
     rollout: RolloutConfig | None = None,
     batch_size: int = 8,
+    format_reward: RewardFn = r1_format_strict,
 ) -> EvalResult:
-    """Greedy pass@1 always; with samples > 1 also pass@k and mean@k at the rollout's sampling."""
+    """Greedy pass@1 always; with samples > 1 also pass@k and mean@k at the rollout's sampling.
+
+    `format_rate` is the share of completions `format_reward` scores above 0."""
     rollout = rollout or RolloutConfig()
     stops = stop_sequences(tokenizer, rollout.stop)
     greedy = Sampling(rollout.max_completion_length, lambda lp: lp.argmax(axis=-1), stops)
     texts, lengths = _generate(model, tokenizer, examples, 1, greedy, batch_size)
     correct = _correct(correctness, examples, texts, 1)[:, 0]
-    fmt, _ = call_safely(r1_format_strict, [e.prompt for e in examples], texts, [""] * len(texts))
+    fmt, _ = call_safely(format_reward, [e.prompt for e in examples], texts, [""] * len(texts))
     result = EvalResult(problems=len(examples), samples=samples)
     result.summary = {
         "pass@1": float(correct.mean()),

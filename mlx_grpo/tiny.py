@@ -101,7 +101,7 @@ def resolve_builtin(spec: str) -> Path:
     """Turn `builtin:<name>` into a model folder in the cache, building it on first use."""
     name = spec.removeprefix(BUILTIN_PREFIX)
     if name not in BUILTIN_SHAPES:
-        known = ", ".join(BUILTIN_PREFIX + k for k in BUILTIN_SHAPES)
+        known = ", ".join(BUILTIN_PREFIX + k for k in [*BUILTIN_SHAPES, "smollm2-135m-instruct"])
         raise ValueError(f"unknown built-in model {spec!r}; known: {known}")
     target = cache_dir() / "models" / name
     if not (target / "config.json").exists():

@@ -136,3 +136,16 @@ def test_custom_template_needs_a_placeholder():
 
     with pytest.raises(UserError, match="data.prompt_template"):
         load_config(None, ["data.train=x", "data.template=custom", "data.prompt_template=hi"])
+
+
+def test_few_shot_turns_go_through_the_chat_template(tiny_model_dir):
+    from mlx_grpo.config import FewShot
+
+    _, tok = load(str(tiny_model_dir))
+    cfg = DataConfig(train="x", system_prompt="S", few_shot=[FewShot("1+1?", "<answer>2</answer>")])
+    text = build_examples([{"prompt": "2+2?", "answer": "4"}], tok, cfg, 1000)[0][0].text
+    assert text == (
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n1+1?<|im_end|>\n"
+        "<|im_start|>assistant\n<answer>2</answer><|im_end|>\n"
+        "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n"
+    )

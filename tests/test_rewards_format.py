@@ -57,3 +57,16 @@ def test_tag_count() -> None:
     assert scores[0] == 1.0
     assert scores[1] == pytest.approx(1.0 - 5 * 0.001)
     assert scores[2:] == [0.5, 0.25, 0.0]
+
+
+def test_answer_tag_wants_exactly_one_filled_tag() -> None:
+    from mlx_grpo.rewards.format import answer_tag
+
+    completions = [
+        "So <answer>42</answer>",
+        "<answer></answer>",
+        "42",
+        "<answer>1</answer> or <answer>2</answer>",
+        "<answer>\n7\n</answer> done",
+    ]
+    assert answer_tag([""] * 5, completions, [""] * 5) == [1.0, 0.0, 0.0, 0.0, 1.0]

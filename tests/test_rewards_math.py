@@ -357,3 +357,11 @@ def test_worker_that_cannot_start_degrades_to_not_equal(monkeypatch: pytest.Monk
     assert worker.equal("x", "x", timeout=5.0) is None
     assert worker.broken
     assert worker.equal("y", "y", timeout=5.0) is None  # no second start attempt
+
+
+def test_tagged_only_ignores_untagged_answers() -> None:
+    from mlx_grpo.rewards.math import math_correct
+
+    completions = ["The answer is 12.", "<answer>12</answer>", "<answer>13</answer> 12"]
+    assert math_correct([""] * 3, completions, ["12"] * 3) == [1.0, 1.0, 0.0]
+    assert math_correct([""] * 3, completions, ["12"] * 3, tagged_only=True) == [0.0, 1.0, 0.0]

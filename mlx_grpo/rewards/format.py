@@ -83,3 +83,16 @@ def tag_count(
 ) -> list[float | None]:
     """Tag-count reward in [0, 1] (see `tag_score`)."""
     return [tag_score(with_prompt_think(p, c)) for p, c in zip(prompts, completions)]
+
+
+_ANSWER_TAG = re.compile(r"<answer>\s*([^<>]+?)\s*</answer>", flags=re.DOTALL)
+
+
+def answer_tag(
+    prompts: list[str], completions: list[str], answers: list[str], **extras: object
+) -> list[float | None]:
+    """1.0 when the completion gives exactly one non-empty `<answer>...</answer>`, else 0.0.
+
+    The format half of instruct-model tasks that ask for the final answer in tags (no
+    `<think>` required)."""
+    return [1.0 if len(_ANSWER_TAG.findall(c)) == 1 else 0.0 for c in completions]

@@ -17,7 +17,7 @@ from mlx_grpo.errors import UserError
 from mlx_grpo.rewards.basic import exact_number
 from mlx_grpo.rewards.countdown import countdown_correct
 from mlx_grpo.rewards.custom import load_reward
-from mlx_grpo.rewards.format import r1_format_graded, r1_format_strict, tag_count
+from mlx_grpo.rewards.format import answer_tag, r1_format_graded, r1_format_strict, tag_count
 from mlx_grpo.rewards.math import math_correct
 from mlx_grpo.rewards.shaping import cosine_length, overlong_punishment, repetition_penalty
 
@@ -27,6 +27,7 @@ REGISTRY: dict[str, Callable[..., list[float | None]]] = {
     "r1_format": r1_format_graded,
     "r1_format_strict": r1_format_strict,
     "tag_count": tag_count,
+    "answer_tag": answer_tag,
     "countdown": countdown_correct,
     "overlong": overlong_punishment,
     "cosine_length": cosine_length,

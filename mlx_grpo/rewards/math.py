@@ -362,18 +362,20 @@ def math_correct(
     answers: list[str],
     *,
     timeout: float = 1.0,
+    tagged_only: bool = False,
     **extras: object,
 ) -> list[float | None]:
     """1.0 when the completion's final answer equals the gold answer, else 0.0.
 
     None (not applicable) for rows without a gold answer. `timeout` (seconds) bounds each
-    comparison.
+    comparison. With `tagged_only`, only an answer inside `<answer>...</answer>` counts (no
+    fallback to `\\boxed`, "the answer is" or the last number): correctness and format at once.
     """
     scores: list[float | None] = []
     for completion, gold in zip(completions, answers, strict=True):
         if not gold or not str(gold).strip():
             scores.append(None)
             continue
-        pred = extract_answer(completion)
+        pred = _answer_tag(completion) if tagged_only else extract_answer(completion)
         scores.append(1.0 if math_equal(pred, str(gold), timeout) else 0.0)
     return scores

@@ -1,0 +1,156 @@
+"""A model's shape without loading its weights: what the memory planner needs to know.
+
+`read_architecture(spec)` answers from, in order:
+
+1. `builtin:<name>`: the tiny model's shape from `mlx_grpo.tiny.BUILTIN_SHAPES` (nothing built);
+2. a local model folder: its `config.json` (weights are never opened);
+3. a Hugging Face id already in the hub cache: the cached `config.json`;
+4. a Hugging Face id of a known architecture (`KNOWN`: Qwen2.5 0.5B-7B, Qwen3 0.6B-4B, with
+   their published config values; `-Instruct`, `-Math`, `-4bit`... variants share the shape);
+5. otherwise a `UserError` asking for a local path.
+
+The result is a flat dict: hidden_size, intermediate_size, num_hidden_layers,
+num_attention_heads, num_key_value_heads, head_dim, vocab_size, tie_word_embeddings,
+attention_bias, dtype (the checkpoint's), quantization ({"bits", "group_size"} or None),
+source (where the numbers came from).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from mlx_grpo.errors import UserError
+
+# Published config.json values (hidden, intermediate, layers, heads, kv heads, head dim,
+# vocab, tied embeddings, qkv bias). Qwen2.5 checkpoints are bf16 with qkv bias; Qwen3 drops
+# the bias and adds q/k norms (a few thousand parameters, ignored here).
+KNOWN: dict[str, tuple[int, int, int, int, int, int, int, bool, bool]] = {
+    "qwen2.5-0.5b": (896, 4864, 24, 14, 2, 64, 151936, True, True),
+    "qwen2.5-1.5b": (1536, 8960, 28, 12, 2, 128, 151936, True, True),
+    "qwen2.5-3b": (2048, 11008, 36, 16, 2, 128, 151936, True, True),
+    "qwen2.5-7b": (3584, 18944, 28, 28, 4, 128, 152064, False, True),
+    "qwen2.5-math-1.5b": (1536, 8960, 28, 12, 2, 128, 151936, True, True),
+    "qwen2.5-math-7b": (3584, 18944, 28, 28, 4, 128, 152064, False, True),
+    "qwen3-0.6b": (1024, 3072, 28, 16, 8, 128, 151936, True, False),
+    "qwen3-1.7b": (2048, 6144, 28, 16, 8, 128, 151936, True, False),
+    "qwen3-4b": (2560, 9728, 36, 32, 8, 128, 151936, True, False),
+}
+FIELDS = (
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "vocab_size",
+    "tie_word_embeddings",
+    "attention_bias",
+)
+VARIANT_SUFFIX = re.compile(r"(-(instruct|base|chat|mlx|bf16|fp16|\d+bit|gguf))+$")
+
+
+def read_architecture(spec: str) -> dict[str, Any]:
+    """The architecture of `model.path` (see the module docstring for the lookup order)."""
+    from mlx_grpo.tiny import BUILTIN_PREFIX
+
+    if spec.startswith(BUILTIN_PREFIX):
+        return _builtin(spec)
+    path = Path(spec).expanduser()
+    if path.exists():
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise UserError(f"no config.json in model directory {spec}", where="model.path")
+        return from_config(_read_json(config_file), source=str(config_file))
+    cached = _hub_cached_config(spec)
+    if cached is not None:
+        return from_config(_read_json(cached), source=f"hub cache {cached}")
+    return _known(spec)
+
+
+def _builtin(spec: str) -> dict[str, Any]:
+    from mlx_grpo.tiny import BUILTIN_PREFIX, BUILTIN_SHAPES, SPECIAL_TOKENS, model_config
+
+    name = spec.removeprefix(BUILTIN_PREFIX)
+    if name not in BUILTIN_SHAPES:
+        known = ", ".join(BUILTIN_PREFIX + k for k in BUILTIN_SHAPES)
+        raise UserError(f"unknown built-in model {spec!r}; known: {known}", where="model.path")
+    config = model_config(256 + len(SPECIAL_TOKENS), 0, **BUILTIN_SHAPES[name])
+    return from_config(config, source=f"{spec} (built-in shape)")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read model config: {exc}", where=str(path)) from None
+    if not isinstance(data, dict):
+        raise UserError("config.json is not a JSON object", where=str(path))
+    return data
+
+
+def _hub_cached_config(repo: str) -> Path | None:
+    """The hub cache's config.json for `repo`, if it was downloaded before (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
+        return None
+    try:
+        found = try_to_load_from_cache(repo, "config.json")
+    except Exception:  # malformed ids raise validation errors: treat as "not cached"
+        return None
+    return Path(found) if isinstance(found, str) else None
+
+
+def from_config(config: dict[str, Any], source: str) -> dict[str, Any]:
+    """Normalise a Hugging Face / mlx-lm config.json into the planner's flat dict."""
+    config = {**config, **(config.get("text_config") or {})}
+    missing = [k for k in FIELDS[:5] + ("vocab_size",) if not isinstance(config.get(k), int)]
+    if missing:
+        raise UserError(f"config.json lacks {', '.join(missing)}: not a decoder LLM?", where=source)
+    heads = config["num_attention_heads"]
+    quant = config.get("quantization") or config.get("quantization_config")
+    return {
+        **{k: config[k] for k in FIELDS[:5]},
+        "num_key_value_heads": config.get("num_key_value_heads") or heads,
+        "head_dim": config.get("head_dim") or config["hidden_size"] // heads,
+        "vocab_size": config["vocab_size"],
+        "tie_word_embeddings": bool(config.get("tie_word_embeddings", False)),
+        "attention_bias": bool(config.get("attention_bias", config.get("model_type") == "qwen2")),
+        "dtype": config.get("torch_dtype") or config.get("dtype") or "float32",
+        "quantization": _quantization(quant),
+        "source": source,
+    }
+
+
+def _quantization(quant: Any) -> dict[str, int] | None:
+    if not isinstance(quant, dict) or not isinstance(quant.get("bits"), int):
+        return None
+    return {"bits": quant["bits"], "group_size": int(quant.get("group_size", 64))}
+
+
+def known_key(repo: str) -> str:
+    """`Qwen/Qwen2.5-3B-Instruct` -> `qwen2.5-3b` (the table key), `mlx-community/...-4bit` too."""
+    name = repo.rstrip("/").rsplit("/", 1)[-1].lower()
+    return VARIANT_SUFFIX.sub("", name)
+
+
+def _known(spec: str) -> dict[str, Any]:
+    key = known_key(spec)
+    if key not in KNOWN:
+        known = ", ".join(sorted(KNOWN))
+        raise UserError(
+            f"cannot tell the architecture of {spec!r} without downloading it: it is not a local "
+            f"folder, not in the Hugging Face cache, and not a known model ({known}); download "
+            "it first (huggingface-cli download ...) or give a local model folder",
+            where="model.path",
+        )
+    config = dict(zip(FIELDS, KNOWN[key]))
+    bits = re.search(r"-(\d+)bit$", spec.lower())
+    arch = from_config(
+        {**config, "torch_dtype": "bfloat16"}, source=f"known architecture {key} (not downloaded)"
+    )
+    arch["quantization"] = {"bits": int(bits.group(1)), "group_size": 64} if bits else None
+    return arch

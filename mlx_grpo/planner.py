@@ -1,0 +1,517 @@
+"""Peak-memory planner: will this training config fit on that machine? Answered before loading.
+
+Notation. Architecture: L layers, hidden D, MLP width I, H query heads and Hkv key/value heads
+of size hd, vocabulary V; b = bytes per element of the training dtype (`model.dtype`, else the
+checkpoint's). Run: B prompts x G completions, prompt P = `rollout.max_prompt_length` tokens
+(the longest prompt kept; `--prompt-length` for your data's), completion C =
+`max_completion_length` (worst case: every completion runs to the limit), A = gradient
+accumulation steps, c = `logprob_chunk_size`. Scoring shapes are padded like
+`logprobs.pack`: S = round32(P + C), Tc = round32(C); micro-batch rows R = B*G/A; tokens
+N = R*S.
+
+A step has two phases that never overlap (the KV cache is freed before scoring):
+
+    peak = always + max(rollout, update)
+
+always (held for the whole run)
+  weights     params x b; quantized layers: bits/8 + 2*b/group_size (scale+bias) per weight
+  adapters    LoRA: r*(in+out) per adapted linear (+ out for DoRA), float32 (mlx-lm's init)
+  optimizer   AdamW m and v: 2 x trainable bytes (same dtype as the trained parameters)
+  reference   frozen copy of the weights: full/partial with beta > 0; else none
+rollout
+  KV cache    2 (k, v) x L x Hkv x hd x b x B*G x (P + 256*ceil(C/256))  (the cache grows in
+              steps of 256), x KV_COPIES: when a BatchKVCache grows or merges, the old and the
+              new buffer coexist (measured: 2.0-2.1 x on CPU), + the B per-prompt caches
+update (one micro-batch forward + backward)
+  gradients   trainable bytes; x2 with A > 1 (the running sum and the new micro-batch's)
+  activations per token and layer the backward pass keeps
+                  a = 5*D + (H + 2*Hkv)*hd + 4*I + H*S
+              (layer input, two norm outputs, residual, attention output; q, k, v; gate, up,
+              silu, product; the softmax probabilities of attention), times N*b, for
+                  no checkpointing:  (L + BACKWARD_LAYERS) * a
+                  checkpointing:     L * D + (1 + BACKWARD_LAYERS) * a
+              (checkpointing keeps only layer inputs and recomputes one layer at a time).
+              BACKWARD_LAYERS = 2: the layer being differentiated needs its cotangents plus the
+              vjp temporaries, measured at 1.7-2.1 layers' worth on MLX's CPU backend.
+  log-probs   LOGPROB_BUFFERS = 3 float32 [R, min(c, Tc), V] buffers (logits, softmax, grad)
+
+Calibrated against `mx.get_peak_memory()` of real training steps (tests/test_planner.py): the
+two constants above are the only fitted numbers. Fused attention kernels (cuDNN on CUDA) do
+not keep H*S per token, so on a GPU the activation row is an upper bound.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlx_grpo.config import TrainConfig
+from mlx_grpo.errors import UserError
+
+KV_COPIES = 2.0
+BACKWARD_LAYERS = 2
+LOGPROB_BUFFERS = 3
+KV_STEP = 256
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+GB = 1e9
+
+
+@dataclass
+class Row:
+    """One line of the plan: what holds memory, how much, and in which phase."""
+
+    name: str
+    bytes: int
+    note: str
+    phase: str  # "always" | "rollout" | "update"
+
+
+@dataclass
+class Plan:
+    """Rows plus the predicted peak (always + the larger of the two phases)."""
+
+    rows: list[Row]
+    params: int
+    trainable: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def phase_total(self, phase: str) -> int:
+        return sum(r.bytes for r in self.rows if r.phase == phase)
+
+    @property
+    def peak_phase(self) -> str:
+        return "rollout" if self.phase_total("rollout") > self.phase_total("update") else "update"
+
+    @property
+    def total(self) -> int:
+        return self.phase_total("always") + self.phase_total(self.peak_phase)
+
+
+# ---------------------------------------------------------------- parameter counts
+
+
+def layer_linears(arch: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """(in, out) of each linear layer of one transformer block (mlx-lm's key names)."""
+    d, i, hd = arch["hidden_size"], arch["intermediate_size"], arch["head_dim"]
+    q, kv = arch["num_attention_heads"] * hd, arch["num_key_value_heads"] * hd
+    return {
+        "self_attn.q_proj": (d, q),
+        "self_attn.k_proj": (d, kv),
+        "self_attn.v_proj": (d, kv),
+        "self_attn.o_proj": (q, d),
+        "mlp.gate_proj": (d, i),
+        "mlp.up_proj": (d, i),
+        "mlp.down_proj": (i, d),
+    }
+
+
+def layer_small_params(arch: dict[str, Any]) -> int:
+    """Per-layer parameters outside the linear weights: two norms and the qkv biases."""
+    heads = arch["num_attention_heads"] + 2 * arch["num_key_value_heads"]
+    bias = heads * arch["head_dim"] if arch["attention_bias"] else 0
+    return 2 * arch["hidden_size"] + bias
+
+
+def param_counts(arch: dict[str, Any]) -> dict[str, int]:
+    """Parameter counts: per-layer linears, per-layer small, embeddings (+ untied head)."""
+    linear = sum(a * b for a, b in layer_linears(arch).values())
+    embed = arch["vocab_size"] * arch["hidden_size"]
+    head = 0 if arch["tie_word_embeddings"] else embed
+    return {
+        "layer_linear": linear,
+        "layer_small": layer_small_params(arch),
+        "embed": embed + head,
+        "final_norm": arch["hidden_size"],
+    }
+
+
+def total_params(arch: dict[str, Any]) -> int:
+    c = param_counts(arch)
+    return (
+        arch["num_hidden_layers"] * (c["layer_linear"] + c["layer_small"])
+        + c["embed"]
+        + (c["final_norm"])
+    )
+
+
+def trainable_params(cfg: TrainConfig, arch: dict[str, Any]) -> int:
+    """Parameters the optimizer updates: all, the last N layers, or the LoRA/DoRA adapters."""
+    lora, layers = cfg.lora, arch["num_hidden_layers"]
+    n = layers if lora.num_layers < 0 else min(lora.num_layers, layers)
+    c = param_counts(arch)
+    if lora.fine_tune_type == "full":
+        return total_params(arch)
+    if lora.fine_tune_type == "partial":
+        return n * (c["layer_linear"] + c["layer_small"])
+    linears = layer_linears(arch)
+    keys = lora.keys if lora.keys is not None else list(linears)
+    per_layer = sum(lora.rank * (linears[k][0] + linears[k][1]) for k in keys if k in linears)
+    if lora.fine_tune_type == "dora":
+        per_layer += sum(linears[k][1] for k in keys if k in linears)
+    return n * per_layer
+
+
+def dtype_bytes(cfg: TrainConfig, arch: dict[str, Any]) -> int:
+    """Bytes per element of the weights and activations (`model.dtype`, else the checkpoint's)."""
+    name = cfg.model.dtype or str(arch.get("dtype") or "float32")
+    return DTYPE_BYTES.get(name, 4)
+
+
+def quantization(cfg: TrainConfig, arch: dict[str, Any]) -> tuple[int, int] | None:
+    """(bits, group_size) of the base weights: the config's QLoRA or an already-quantized model."""
+    if arch.get("quantization"):
+        return arch["quantization"]["bits"], arch["quantization"]["group_size"]
+    if cfg.model.quantize_bits is not None:
+        return cfg.model.quantize_bits, cfg.model.quantize_group_size
+    return None
+
+
+def weight_bytes(cfg: TrainConfig, arch: dict[str, Any]) -> int:
+    """Weights in memory: b per parameter, or bits/8 + 2*b/group per quantized weight."""
+    b, c, layers = dtype_bytes(cfg, arch), param_counts(arch), arch["num_hidden_layers"]
+    small = layers * c["layer_small"] + c["final_norm"]
+    big = layers * c["layer_linear"] + c["embed"]
+    quant = quantization(cfg, arch)
+    if quant is None:
+        return (small + big) * b
+    bits, group = quant
+    return small * b + math.ceil(big * (bits / 8 + 2 * b / group))
+
+
+# ---------------------------------------------------------------- shapes
+
+
+def round_up(n: int, multiple: int) -> int:
+    return max(multiple, -(-n // multiple) * multiple)
+
+
+@dataclass
+class Shapes:
+    """The padded sizes one step works with (see the module docstring)."""
+
+    prompt: int
+    completion: int
+    rows: int  # micro-batch rows R
+    seq: int  # S
+    width: int  # Tc
+    cache: int  # KV cache capacity per sequence
+
+    @classmethod
+    def of(cls, cfg: TrainConfig, prompt_length: int | None = None) -> Shapes:
+        p = prompt_length or cfg.rollout.max_prompt_length
+        c = cfg.rollout.max_completion_length
+        rows = cfg.batch_size * cfg.rollout.group_size // cfg.optimizer.gradient_accumulation_steps
+        cache = p + KV_STEP * math.ceil(c / KV_STEP)
+        return cls(p, c, rows, round_up(p + c, 32), round_up(c, 32), cache)
+
+
+# ---------------------------------------------------------------- the rows
+
+
+def _gb(n: float) -> str:
+    return f"{n / GB:.2f} GB"
+
+
+def static_rows(cfg: TrainConfig, arch: dict[str, Any]) -> list[Row]:
+    """Weights, adapters, optimizer state and reference: held for the whole run."""
+    b, lora = dtype_bytes(cfg, arch), cfg.lora
+    weights, quant = weight_bytes(cfg, arch), quantization(cfg, arch)
+    total, trainable = total_params(arch), trainable_params(cfg, arch)
+    kind = f"{quant[0]}-bit (group {quant[1]})" if quant else f"{b * 8}-bit floats"
+    adapters = lora.fine_tune_type in ("lora", "dora")
+    t_bytes = trainable * (4 if adapters else b)
+    share = f"{trainable / 1e6:,.1f}M of {total / 1e6:,.1f}M params"
+    ref = weights if not adapters and cfg.objective.beta > 0 else 0
+    ref_note = (
+        "frozen copy of the weights (beta > 0)"
+        if ref
+        else ("none: beta = 0" if cfg.objective.beta == 0 else "none: adapters switched off")
+    )
+    return [
+        Row("weights", weights, f"{total / 1e6:,.1f}M params, {kind}", "always"),
+        Row(
+            "trainable parameters",
+            t_bytes if adapters else 0,
+            f"{share}"
+            + (
+                f" ({lora.fine_tune_type} rank {lora.rank}, float32)"
+                if adapters
+                else " (the weights themselves)"
+            ),
+            "always",
+        ),
+        Row("optimizer state", 2 * t_bytes, "AdamW m and v: 2 x trainable", "always"),
+        Row("reference policy", ref, ref_note, "always"),
+    ]
+
+
+def kv_bytes(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes) -> int:
+    """Rollout KV caches: B*G sequences at full capacity (x KV_COPIES) + B prompt caches."""
+    per_token = 2 * arch["num_hidden_layers"] * arch["num_key_value_heads"] * arch["head_dim"]
+    per_token *= dtype_bytes(cfg, arch)
+    sequences = cfg.batch_size * cfg.rollout.group_size
+    prompts = cfg.batch_size * round_up(shapes.prompt, KV_STEP)
+    return int(per_token * (KV_COPIES * sequences * shapes.cache + prompts))
+
+
+def activation_values(arch: dict[str, Any], shapes: Shapes, checkpointing: bool) -> int:
+    """Values kept per scored token for the backward pass, over all layers."""
+    d, i, hd = arch["hidden_size"], arch["intermediate_size"], arch["head_dim"]
+    h, kv, layers = (
+        arch["num_attention_heads"],
+        arch["num_key_value_heads"],
+        arch["num_hidden_layers"],
+    )
+    per_layer = 5 * d + (h + 2 * kv) * hd + 4 * i + h * shapes.seq
+    if checkpointing:
+        return layers * d + (1 + BACKWARD_LAYERS) * per_layer
+    return (layers + BACKWARD_LAYERS) * per_layer
+
+
+def activation_bytes(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes, ckpt: bool) -> int:
+    tokens = shapes.rows * shapes.seq
+    return activation_values(arch, shapes, ckpt) * tokens * dtype_bytes(cfg, arch)
+
+
+def dynamic_rows(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes) -> list[Row]:
+    """Rollout KV cache, and the update's gradients, activations and log-prob buffers."""
+    ckpt = cfg.model.gradient_checkpointing
+    static = static_rows(cfg, arch)
+    grads = static[2].bytes // 2
+    on, off = activation_bytes(cfg, arch, shapes, True), activation_bytes(cfg, arch, shapes, False)
+    chunk = min(cfg.objective.logprob_chunk_size, shapes.width)
+    logp = LOGPROB_BUFFERS * shapes.rows * chunk * arch["vocab_size"] * 4
+    bg = cfg.batch_size * cfg.rollout.group_size
+    return [
+        Row(
+            "rollout KV cache",
+            kv_bytes(cfg, arch, shapes),
+            f"{bg} sequences x {shapes.cache} tokens (prompt {shapes.prompt} + completion "
+            f"{shapes.completion}, grown in steps of {KV_STEP})",
+            "rollout",
+        ),
+        Row("gradients", grads, "one set, same dtype as the trained parameters", "update"),
+        Row(
+            f"scoring activations ({'with' if ckpt else 'no'} checkpointing)",
+            on if ckpt else off,
+            f"{shapes.rows} rows x {shapes.seq} tokens; {_gb(off)} without checkpointing, "
+            f"{_gb(on)} with",
+            "update",
+        ),
+        Row(
+            "log-prob buffers",
+            logp,
+            f"{LOGPROB_BUFFERS} float32 [{shapes.rows}, {chunk}, {arch['vocab_size']}] chunks",
+            "update",
+        ),
+    ]
+
+
+def plan(cfg: TrainConfig, arch: dict[str, Any], prompt_length: int | None = None) -> Plan:
+    """Predicted peak memory of training `cfg` on a model of shape `arch`."""
+    shapes = Shapes.of(cfg, prompt_length)
+    rows = static_rows(cfg, arch) + dynamic_rows(cfg, arch, shapes)
+    extra = {"shapes": shapes, "arch_source": arch.get("source", "")}
+    return Plan(rows, total_params(arch), trainable_params(cfg, arch), extra)
+
+
+# ---------------------------------------------------------------- devices
+
+GIB = 2**30
+CUDA_RESERVE = int(1.5 * GIB)  # CUDA context, cuBLAS/cuDNN workspaces: outside MLX's count
+NVIDIA = {
+    "h100": (80, 94),
+    "h200": (141,),
+    "a100": (40, 80),
+    "l40s": (48,),
+    "a10": (24,),
+    "l4": (24,),
+    "rtx4090": (24,),
+    "rtx3090": (24,),
+    "a6000": (48,),
+}
+APPLE = re.compile(r"^m[1-5](-(pro|max|ultra))?-(\d+)gb$")
+SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(gib|gb|g|mib|mb|m)\s*$", re.IGNORECASE)
+UNITS = {"gib": GIB, "g": GIB, "gb": GB, "mib": 2**20, "mb": 1e6, "m": 2**20}
+
+
+def apple_usable(ram: int) -> int:
+    """What MLX may use on a Mac: macOS keeps about a quarter of RAM (at least 4 GiB) for
+    itself, and Metal's default wired limit (recommendedMaxWorkingSetSize) is ~75% of RAM."""
+    return int(ram - max(4 * GIB, ram // 4))
+
+
+def device_memory(spec: str) -> int:
+    """Usable bytes for `80GB`, `24GiB`, `h100-80gb`, `a100-40gb`, `m3-max-64gb`, ..."""
+    s = spec.strip().lower()
+    if match := SIZE.match(s):
+        return int(float(match.group(1)) * UNITS[match.group(2).lower()])
+    if match := APPLE.match(s):
+        return apple_usable(int(match.group(3)) * GIB)
+    name, _, size = s.rpartition("-")
+    gb = size[:-2] if size.endswith("gb") and size[:-2].isdigit() else ""
+    if name in NVIDIA and gb and int(gb) in NVIDIA[name]:
+        return int(gb) * GIB - CUDA_RESERVE
+    raise UserError(f"unknown memory size or device {spec!r}; {device_help()}")
+
+
+def device_help() -> str:
+    nvidia = ", ".join(f"{n}-{g}gb" for n, sizes in NVIDIA.items() for g in sizes)
+    return (
+        f"give a size (80GB, 24GiB) or a device: {nvidia}; or a Mac as "
+        "m1-16gb, m2-pro-32gb, m3-max-64gb, m4-max-128gb"
+    )
+
+
+def device_note(spec: str | None) -> str:
+    """How the usable memory of a device was worked out (shown under the table)."""
+    if spec is None:
+        return "this machine's memory"
+    s = spec.strip().lower()
+    if APPLE.match(s):
+        return "Mac: RAM minus max(4 GiB, 25%) kept by macOS / the Metal wired limit"
+    if s.split("-")[0] in NVIDIA:
+        return "GPU memory minus 1.5 GiB for the CUDA context and library workspaces"
+    return "as given"
+
+
+def machine_memory() -> int:
+    """This machine: Metal/CUDA device memory if MLX reports it, else total RAM."""
+    import mlx.core as mx
+
+    info: dict[str, Any] = {}
+    for getter in (
+        getattr(mx, "device_info", None),
+        getattr(getattr(mx, "metal", None), "device_info", None),
+    ):
+        try:
+            info = dict(getter()) if getter else {}
+        except Exception:  # no device info on this backend
+            info = {}
+        if info:
+            break
+    for key in ("memory_size", "total_memory"):
+        if isinstance(info.get(key), int) and info[key] > 0:
+            ram = int(info[key])
+            return apple_usable(ram) if key == "memory_size" else ram - CUDA_RESERVE
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+# ---------------------------------------------------------------- what to change
+
+
+def _variants(cfg: TrainConfig) -> list[tuple[str, TrainConfig]]:
+    """Candidate changes, each as (how to say it, the changed config)."""
+    out: list[tuple[str, TrainConfig]] = []
+
+    def change(text: str, edit: Any) -> None:
+        new = copy.deepcopy(cfg)
+        edit(new)
+        out.append((text, new))
+
+    rollouts, acc = (
+        cfg.batch_size * cfg.rollout.group_size,
+        cfg.optimizer.gradient_accumulation_steps,
+    )
+    if not cfg.model.gradient_checkpointing:
+        change(
+            "--set model.gradient_checkpointing=true",
+            lambda c: setattr(c.model, "gradient_checkpointing", True),
+        )
+    if rollouts % (2 * acc) == 0:
+        change(
+            f"--set optimizer.gradient_accumulation_steps={2 * acc} (same batch, smaller "
+            "micro-batches)",
+            lambda c: setattr(c.optimizer, "gradient_accumulation_steps", 2 * acc),
+        )
+    if cfg.rollout.group_size >= 4:
+        change(
+            f"--set rollout.group_size={cfg.rollout.group_size // 2}",
+            lambda c: setattr(c.rollout, "group_size", c.rollout.group_size // 2),
+        )
+    if cfg.rollout.max_completion_length >= 64:
+        change(
+            f"--set rollout.max_completion_length={cfg.rollout.max_completion_length // 2}",
+            lambda c: setattr(
+                c.rollout, "max_completion_length", c.rollout.max_completion_length // 2
+            ),
+        )
+    out += _model_variants(cfg)
+    return out
+
+
+def _model_variants(cfg: TrainConfig) -> list[tuple[str, TrainConfig]]:
+    """Train less of the model: no reference, LoRA instead of full, a 4-bit base."""
+    out = []
+    if cfg.objective.beta > 0 and cfg.lora.fine_tune_type in ("full", "partial"):
+        new = copy.deepcopy(cfg)
+        new.objective.beta = 0.0
+        out.append(("--set objective.beta=0 (no reference copy)", new))
+    if cfg.lora.fine_tune_type in ("full", "partial"):
+        new = copy.deepcopy(cfg)
+        new.lora.fine_tune_type = "lora"
+        out.append(("--set lora.fine_tune_type=lora", new))
+    if cfg.model.quantize_bits is None:
+        new = copy.deepcopy(cfg)
+        new.lora.fine_tune_type = (
+            "lora" if new.lora.fine_tune_type not in ("lora", "dora") else new.lora.fine_tune_type
+        )
+        new.model.quantize_bits = 4
+        out.append(("--set model.quantize_bits=4 (QLoRA: adapters over a 4-bit base)", new))
+    return out
+
+
+def advice(
+    p: Plan, budget: int, cfg: TrainConfig, arch: dict[str, Any], prompt_length: int | None = None
+) -> list[str]:
+    """Concrete changes that lower the peak, biggest saving first, marked when one alone fits."""
+    found = []
+    for text, new in _variants(cfg):
+        other = plan(new, arch, prompt_length)
+        saving = p.total - other.total
+        if saving >= 0.01 * p.total:
+            fits = " -> fits" if other.total <= budget else ""
+            found.append((saving, f"{text}: saves {_gb(saving)} (peak {_gb(other.total)}){fits}"))
+    return [text for _, text in sorted(found, key=lambda x: -x[0])]
+
+
+# ---------------------------------------------------------------- text and the training check
+
+
+def render_text(p: Plan, budget: int | None = None, budget_note: str = "") -> str:
+    """The plan as a plain-text table (what `train` prints when it refuses a config)."""
+    lines = [f"{'':2}{'memory':<42}{'phase':<9}{'size':>10}  note"]
+    for r in p.rows:
+        lines.append(f"{'':2}{r.name:<42}{r.phase:<9}{_gb(r.bytes):>10}  {r.note}")
+    lines.append(
+        f"{'':2}{'predicted peak':<42}{p.peak_phase:<9}{_gb(p.total):>10}  always + {p.peak_phase}"
+    )
+    if budget is not None:
+        verdict = "fits" if p.total <= budget else "does NOT fit"
+        lines.append(f"{'':2}{'available':<42}{'':<9}{_gb(budget):>10}  {budget_note} -> {verdict}")
+    return "\n".join(lines)
+
+
+def check_before_training(
+    cfg: TrainConfig, memory: str | None = None, prompt_length: int | None = None
+) -> None:
+    """Raise a UserError with the plan and advice when `cfg` will not fit in `memory`
+    (a size or device name; None: this machine). Reads only the model's config.json."""
+    from mlx_grpo.architecture import read_architecture
+
+    arch = read_architecture(cfg.model.path)
+    budget = device_memory(memory) if memory else machine_memory()
+    p = plan(cfg, arch, prompt_length)
+    if p.total <= budget:
+        return
+    tips = advice(p, budget, cfg, arch, prompt_length)
+    raise UserError(
+        f"this config needs about {_gb(p.total)} at its peak, more than the "
+        f"{_gb(budget)} available:\n{render_text(p, budget, device_note(memory))}\n"
+        + ("to fit, try:\n" + "\n".join(f"  {t}" for t in tips) + "\n" if tips else "")
+        + "(train anyway with --force)"
+    )
