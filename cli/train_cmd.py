@@ -17,6 +17,9 @@ Examples:
   mlx-grpo train -c configs/debug.yaml --set steps=20 --set rollout.group_size=4
 
   mlx-grpo train --resume runs/debug        (continue where it stopped)
+
+Before loading anything, the memory planner (`mlx-grpo plan`) checks that the run fits in
+this machine's memory (or --memory) and refuses, with its table, if it will not (--force).
 """
 
 
@@ -36,6 +39,12 @@ def train(
     resume: Path | None = typer.Option(
         None, "--resume", help="Continue the run in this directory from its newest checkpoint."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Train even when `mlx-grpo plan` predicts it will not fit."
+    ),
+    memory: str | None = typer.Option(
+        None, "--memory", help="Memory to plan for (80GB, h100-80gb); default: this machine's."
+    ),
 ) -> None:
     """Train a model with GRPO."""
     from mlx_grpo.run import plan_new_run, plan_resume
@@ -45,6 +54,10 @@ def train(
     if config is not None and resume is not None:
         raise UserError("--config and --resume exclude each other (a run keeps its own config)")
     plan = plan_resume(resume, overrides) if resume else plan_new_run(config, overrides)
+    if not force:
+        from mlx_grpo.planner import check_before_training
+
+        check_before_training(plan.cfg, memory)
     run_training(plan, Console())
 
 

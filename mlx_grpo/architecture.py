@@ -74,6 +74,10 @@ def _builtin(spec: str) -> dict[str, Any]:
     from mlx_grpo.tiny import BUILTIN_PREFIX, BUILTIN_SHAPES, SPECIAL_TOKENS, model_config
 
     name = spec.removeprefix(BUILTIN_PREFIX)
+    if name == "smollm2-135m-instruct":  # a real model: its converted folder has a config.json
+        from mlx_grpo.loading import resolve_model_path
+
+        return read_architecture(resolve_model_path(spec))
     if name not in BUILTIN_SHAPES:
         known = ", ".join(BUILTIN_PREFIX + k for k in BUILTIN_SHAPES)
         raise UserError(f"unknown built-in model {spec!r}; known: {known}", where="model.path")

@@ -192,3 +192,12 @@ def test_failed_resume_loses_nothing(tmp_path, tiny_model_dir, run_cli, capsys):
     assert "already holds a run" in capsys.readouterr().err
     after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_a_run_that_cannot_fit_is_refused_before_loading(tmp_path, tiny_model_dir, run_cli, capsys):
+    config = make_config(tmp_path, str(tiny_model_dir))
+    assert run_cli("train", "-c", config, "--memory", "1MB") == 2
+    err = capsys.readouterr().err
+    assert "--force" in err and "weights" in err
+    assert not (tmp_path / "runs" / "r" / "metrics.jsonl").exists()
+    assert run_cli("train", "-c", config, "--memory", "1MB", "--force", "--set", "steps=1") == 0
