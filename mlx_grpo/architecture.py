@@ -59,6 +59,8 @@ def read_architecture(spec: str) -> dict[str, Any]:
     if spec.startswith(BUILTIN_PREFIX):
         return _builtin(spec)
     path = Path(spec).expanduser()
+    if not path.exists() and spec.startswith((".", "/", "~")):
+        raise UserError(f"model directory not found: {spec}", where="model.path")
     if path.exists():
         config_file = path / "config.json"
         if not config_file.is_file():
@@ -141,11 +143,15 @@ def known_key(repo: str) -> str:
     return VARIANT_SUFFIX.sub("", name)
 
 
+class UnknownArchitecture(UserError):
+    """A hub model that is neither cached nor in the table of known shapes."""
+
+
 def _known(spec: str) -> dict[str, Any]:
     key = known_key(spec)
     if key not in KNOWN:
         known = ", ".join(sorted(KNOWN))
-        raise UserError(
+        raise UnknownArchitecture(
             f"cannot tell the architecture of {spec!r} without downloading it: it is not a local "
             f"folder, not in the Hugging Face cache, and not a known model ({known}); download "
             "it first (huggingface-cli download ...) or give a local model folder",

@@ -26,9 +26,9 @@ class ModelConfig:
 
     path: str = "builtin:tiny-qwen2"  # local folder, Hugging Face id, or builtin:<name>
     quantize_bits: int | None = None  # 4 (or 8) quantizes the frozen base: QLoRA
-    quantize_group_size: int = 64
+    quantize_group_size: int = 64  # weights per quantization scale/bias
     dtype: Literal["float32", "float16", "bfloat16"] | None = None  # None keeps the checkpoint's
-    trust_remote_code: bool = False
+    trust_remote_code: bool = False  # let transformers run a model repo's own code
     gradient_checkpointing: bool = False  # recompute layer activations in the backward pass
 
 
@@ -36,10 +36,10 @@ class ModelConfig:
 class LoraConfig:
     """What is trained: adapters (LoRA/DoRA), all weights, or the last N layers fully."""
 
-    fine_tune_type: Literal["lora", "dora", "full", "partial"] = "lora"
-    rank: int = 8
-    scale: float = 20.0
-    dropout: float = 0.0
+    fine_tune_type: Literal["lora", "dora", "full", "partial"] = "lora"  # partial: last N layers
+    rank: int = 8  # adapter rank r
+    scale: float = 20.0  # adapter output multiplier (mlx-lm convention, not alpha)
+    dropout: float = 0.0  # dropout on the adapter input
     num_layers: int = -1  # adapters (or full weights for "partial") in the last N layers; -1 all
     keys: list[str] | None = None  # e.g. ["self_attn.q_proj", "self_attn.v_proj"]; None: all
 
@@ -48,29 +48,29 @@ class LoraConfig:
 class RolloutConfig:
     """Sampling of G completions per prompt."""
 
-    group_size: int = 8  # G
-    max_completion_length: int = 128
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    min_p: float = 0.0
-    stop: list[str] = field(default_factory=list)
-    max_prompt_length: int = 512
+    group_size: int = 8  # G completions per prompt
+    max_completion_length: int = 128  # new tokens at most; longer ones are truncated
+    temperature: float = 1.0  # sampling and log-prob temperature
+    top_p: float = 1.0  # nucleus sampling (1 disables)
+    top_k: int = 0  # 0 disables
+    min_p: float = 0.0  # 0 disables
+    stop: list[str] = field(default_factory=list)  # stop strings besides EOS, e.g. </answer>
+    max_prompt_length: int = 512  # longer prompts are dropped (counted), never truncated
 
 
 @dataclass
 class ObjectiveConfig:
     """The GRPO loss (design.md, "The objective")."""
 
-    loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "dapo"
-    scale_rewards: Literal["group", "batch", "none"] = "group"
-    importance_sampling_level: Literal["token", "sequence"] = "token"
-    epsilon: float = 0.2
+    loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "dapo"  # how token losses are averaged
+    scale_rewards: Literal["group", "batch", "none"] = "group"  # advantage divided by which std
+    importance_sampling_level: Literal["token", "sequence"] = "token"  # sequence: GSPO
+    epsilon: float = 0.2  # clip range below (and above unless epsilon_high)
     epsilon_high: float | None = None  # None: same as epsilon (DAPO uses 0.28)
     delta: float | None = None  # optional upper cap on the ratio (two-sided GRPO)
     beta: float = 0.0  # k3 KL weight; 0 skips the reference pass entirely
     num_iterations: int = 1  # mu: updates per rollout batch
-    mask_truncated_completions: bool = False
+    mask_truncated_completions: bool = False  # truncated completions carry no loss
     logprob_chunk_size: int = 64  # completion positions projected to the vocabulary at once
 
 
@@ -78,12 +78,12 @@ class ObjectiveConfig:
 class OptimizerConfig:
     """AdamW with global-norm gradient clipping."""
 
-    learning_rate: float = 1e-5
-    weight_decay: float = 0.0
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    max_grad_norm: float | None = 1.0
+    learning_rate: float = 1e-5  # peak learning rate
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    beta1: float = 0.9  # AdamW
+    beta2: float = 0.999  # AdamW
+    eps: float = 1e-8  # AdamW
+    max_grad_norm: float | None = 1.0  # clip gradients by global norm (null: off)
     gradient_accumulation_steps: int = 1  # micro-batches per update (splits the B*G rollouts)
 
 
@@ -91,8 +91,8 @@ class OptimizerConfig:
 class ScheduleConfig:
     """Learning-rate schedule over the optimizer updates."""
 
-    name: Literal["constant", "linear", "cosine"] = "constant"
-    warmup_steps: int = 0
+    name: Literal["constant", "linear", "cosine"] = "constant"  # decay after warmup
+    warmup_steps: int = 0  # optimizer updates of linear warmup from 0
     min_lr_ratio: float = 0.0  # final lr / peak lr for linear and cosine
 
 
@@ -100,8 +100,8 @@ class ScheduleConfig:
 class FewShot:
     """One worked example shown before the question (a user turn and the assistant's reply)."""
 
-    user: str = ""
-    assistant: str = ""
+    user: str = ""  # the example question
+    assistant: str = ""  # the example answer, in the format you want
 
 
 @dataclass
@@ -120,34 +120,34 @@ class DataConfig:
     prompt_template: str | None = None  # for template custom: text with a {prompt} placeholder
     system_prompt: str | None = None
     few_shot: list[FewShot] = field(default_factory=list)  # chat template: earlier turns
-    shuffle: bool = True
+    shuffle: bool = True  # a new seeded order every epoch
 
 
 @dataclass
 class RewardSpec:
     """One reward function and its weight. `name` is built-in or `module:function`."""
 
-    name: str = "exact_number"
-    weight: float = 1.0
-    params: dict[str, Any] = field(default_factory=dict)
+    name: str = "exact_number"  # built-in name, module:function or file.py:function
+    weight: float = 1.0  # multiplier in the summed reward
+    params: dict[str, Any] = field(default_factory=dict)  # keyword arguments for the reward
 
 
 @dataclass
 class CheckpointConfig:
     """How often checkpoints are written and how many are kept."""
 
-    every: int = 50
-    keep_last: int = 3
+    every: int = 50  # steps between checkpoints (and always at the end)
+    keep_last: int = 3  # older checkpoints are deleted
 
 
 @dataclass
 class LoggingConfig:
     """Where the run lives and what it writes besides metrics."""
 
-    output_dir: str = "runs"
+    output_dir: str = "runs"  # runs are written to output_dir/run_name
     run_name: str | None = None  # None: a timestamped name
-    samples_every: int = 10
-    samples_per_step: int = 4
+    samples_every: int = 10  # steps between samples.jsonl entries (0: never)
+    samples_per_step: int = 4  # completions written each time
     eval_every: int = 0  # greedy eval + emergence metrics every N steps (0: never)
     eval_limit: int = 32  # problems per eval: held-out rows (data.eval_size) or train canaries
     eval_reward: str = "math_correct"  # what counts as a correct answer during eval
@@ -164,12 +164,12 @@ class TrainConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    rewards: list[RewardSpec] = field(default_factory=lambda: [RewardSpec()])
+    rewards: list[RewardSpec] = field(default_factory=lambda: [RewardSpec()])  # see rewards[]
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     steps: int = 100  # rollout batches
     batch_size: int = 4  # B prompts per step (B * G completions)
-    seed: int = 0
+    seed: int = 0  # sampling, data order, dropout: a run is reproducible
 
 
 # ---------------------------------------------------------------- building from plain data

@@ -80,14 +80,18 @@ def completion_logprobs(
     model: nn.Module, packed: Packed, temperature: float = 1.0, chunk: int = 64
 ) -> tuple[mx.array, mx.array]:
     """[N, T] log-probs of the completion tokens and [N, T] entropies (masking is the caller's)."""
-    hidden = model.model(packed.inputs)  # [N, S, D]
-    hidden = mx.take_along_axis(hidden, packed.positions[..., None], axis=1)  # [N, T, D]
+    return score_from_arrays(model, score_arrays(packed), temperature, chunk)
+
+
+def head_logprobs(
+    model: nn.Module, hidden: mx.array, targets: mx.array, temperature: float, chunk: int
+) -> tuple[mx.array, mx.array]:
+    """Project [N, T, D] hidden states to log p(target) and entropy, `chunk` positions at a time."""
     head, tied = output_head(model)
     fn = nn.utils.checkpoint(head, _chunk_fn(head, tied, temperature))
-    width = packed.targets.shape[1]
     parts = [
-        fn(hidden[:, s : s + chunk], packed.targets[:, s : s + chunk])
-        for s in range(0, width, chunk)
+        fn(hidden[:, s : s + chunk], targets[:, s : s + chunk])
+        for s in range(0, targets.shape[1], chunk)
     ]
     logp = mx.concatenate([p[0] for p in parts], axis=1)
     entropy = mx.concatenate([p[1] for p in parts], axis=1)
@@ -100,3 +104,108 @@ def full_logits_logprobs(model: nn.Module, packed: Packed, temperature: float = 
     logp_all = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
     at = mx.take_along_axis(logp_all, packed.positions[..., None], axis=1)
     return mx.take_along_axis(at, packed.targets[..., None], axis=-1).squeeze(-1)
+
+
+# ----------------------------------------------------------------------------- shared prompts
+#
+# The G completions of a prompt share it. Instead of running prompt + completion for every
+# completion, each distinct prompt runs once (left-padded, into a BatchKVCache); its cache
+# rows are gathered for the completions that continue it (a differentiable `keys[owner]`), and
+# only the completion tokens run against them. The first completion token is predicted by the
+# prompt's last hidden state. Same log-probs and gradients as `completion_logprobs` on packed
+# rows, with the prompt computed once per group instead of G times.
+
+
+@dataclass
+class PackedGroups:
+    """Distinct prompts (left-padded) and the completions that continue them (right-padded)."""
+
+    prompts: mx.array  # [P, Sp] token ids, left-padded
+    left_padding: mx.array  # [P] pad tokens before each prompt
+    inputs: mx.array  # [N, T] completion token ids (right-padded); also the targets
+    owner: mx.array  # [N] index of each completion's prompt
+    mask: mx.array  # [N, T] 1.0 on real completion tokens
+
+
+def pack_groups(
+    prompts: list[list[int]], owner: list[int], completions: list[list[int]], multiple: int = 32
+) -> PackedGroups:
+    """Pack distinct prompts and their completions to shapes rounded up to `multiple`."""
+    width = round_up(max(len(p) for p in prompts), multiple)
+    t = round_up(max(len(c) for c in completions), multiple)
+    padded = np.zeros((len(prompts), width), dtype=np.int32)
+    for i, p in enumerate(prompts):
+        padded[i, width - len(p) :] = p
+    ids = np.zeros((len(completions), t), dtype=np.int32)
+    mask = np.zeros((len(completions), t), dtype=np.float32)
+    for i, c in enumerate(completions):
+        ids[i, : len(c)] = c
+        mask[i, : len(c)] = 1.0
+    left = mx.array([width - len(p) for p in prompts], dtype=mx.int32)
+    return PackedGroups(
+        mx.array(padded), left, mx.array(ids), mx.array(owner, dtype=mx.int32), mx.array(mask)
+    )
+
+
+def _prompt_caches(n_layers: int, left_padding: mx.array) -> list:
+    from mlx_lm.models.cache import BatchKVCache
+
+    caches = []
+    for _ in range(n_layers):
+        cache = BatchKVCache([])
+        cache.left_padding, cache.offset = left_padding, -left_padding
+        caches.append(cache)
+    return caches
+
+
+def _expand_cache(cache: object, owner: mx.array) -> object:
+    """A BatchKVCache whose row i is row owner[i] of `cache` (gathered, so gradients flow)."""
+    from mlx_lm.models.cache import BatchKVCache
+
+    rows = BatchKVCache([])
+    rows.keys, rows.values = cache.keys[owner], cache.values[owner]
+    rows.offset, rows.left_padding = cache.offset[owner], cache.left_padding[owner]
+    rows._idx = cache._idx
+    return rows
+
+
+def shared_prefix_hidden(
+    model: nn.Module, prompts: mx.array, left_padding: mx.array, inputs: mx.array, owner: mx.array
+) -> mx.array:
+    """[N, T, D] hidden states predicting each completion token, prompts computed once."""
+    body = model.model
+    caches = _prompt_caches(len(body.layers), left_padding)
+    prompt_hidden = body(prompts, cache=caches)[:, -1:, :]  # predicts completion token 0
+    rows = [_expand_cache(c, owner) for c in caches]
+    completion_hidden = body(inputs[:, :-1], cache=rows)  # token t predicts token t + 1
+    return mx.concatenate([prompt_hidden[owner], completion_hidden], axis=1)
+
+
+def grouped_logprobs(
+    model: nn.Module, packed: PackedGroups, temperature: float = 1.0, chunk: int = 64
+) -> tuple[mx.array, mx.array]:
+    """Like `completion_logprobs`, with each prompt run once for all its completions."""
+    return score_from_arrays(model, score_arrays(packed), temperature, chunk)
+
+
+# ----------------------------------------------------------------------------- one interface
+
+
+def score_arrays(packed: Packed | PackedGroups) -> tuple[mx.array, ...]:
+    """The arrays `score_from_arrays` needs (what a compiled training step takes as inputs)."""
+    if isinstance(packed, PackedGroups):
+        return packed.prompts, packed.left_padding, packed.inputs, packed.owner
+    return packed.inputs, packed.positions, packed.targets
+
+
+def score_from_arrays(
+    model: nn.Module, arrays: tuple[mx.array, ...], temperature: float, chunk: int
+) -> tuple[mx.array, mx.array]:
+    """Log-probs and entropies from `score_arrays(...)` of either packing."""
+    if len(arrays) == 4:
+        hidden = shared_prefix_hidden(model, *arrays)
+        return head_logprobs(model, hidden, arrays[2], temperature, chunk)
+    inputs, positions, targets = arrays
+    hidden = model.model(inputs)  # [N, S, D]
+    hidden = mx.take_along_axis(hidden, positions[..., None], axis=1)  # [N, T, D]
+    return head_logprobs(model, hidden, targets, temperature, chunk)

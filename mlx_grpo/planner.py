@@ -7,7 +7,8 @@ checkpoint's). Run: B prompts x G completions, prompt P = `rollout.max_prompt_le
 `max_completion_length` (worst case: every completion runs to the limit), A = gradient
 accumulation steps, c = `logprob_chunk_size`. Scoring shapes are padded like
 `logprobs.pack`: S = round32(P + C), Tc = round32(C); micro-batch rows R = B*G/A; tokens
-N = R*S.
+N = R*S with gradient checkpointing; without it prompts are shared (each prompt slot runs
+round32(P) tokens once, each row round32(C) completion tokens), see `activation_bytes`.
 
 A step has two phases that never overlap (the KV cache is freed before scoring):
 
@@ -199,14 +200,17 @@ class Shapes:
     seq: int  # S
     width: int  # Tc
     cache: int  # KV cache capacity per sequence
+    prompt_slots: int  # distinct prompts per micro-batch when prompts are shared
 
     @classmethod
     def of(cls, cfg: TrainConfig, prompt_length: int | None = None) -> Shapes:
         p = prompt_length or cfg.rollout.max_prompt_length
         c = cfg.rollout.max_completion_length
-        rows = cfg.batch_size * cfg.rollout.group_size // cfg.optimizer.gradient_accumulation_steps
+        g = cfg.rollout.group_size
+        rows = cfg.batch_size * g // cfg.optimizer.gradient_accumulation_steps
         cache = p + KV_STEP * math.ceil(c / KV_STEP)
-        return cls(p, c, rows, round_up(p + c, 32), round_up(c, 32), cache)
+        slots = min(cfg.batch_size, -(-rows // g) + 1)
+        return cls(p, c, rows, round_up(p + c, 32), round_up(c, 32), cache, slots)
 
 
 # ---------------------------------------------------------------- the rows
@@ -258,23 +262,35 @@ def kv_bytes(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes) -> int:
     return int(per_token * (KV_COPIES * sequences * shapes.cache + prompts))
 
 
-def activation_values(arch: dict[str, Any], shapes: Shapes, checkpointing: bool) -> int:
-    """Values kept per scored token for the backward pass, over all layers."""
+def activation_values(arch: dict[str, Any], attended: int, checkpointing: bool) -> int:
+    """Values kept per scored token for the backward pass, over all layers, for tokens that
+    attend to `attended` positions."""
     d, i, hd = arch["hidden_size"], arch["intermediate_size"], arch["head_dim"]
     h, kv, layers = (
         arch["num_attention_heads"],
         arch["num_key_value_heads"],
         arch["num_hidden_layers"],
     )
-    per_layer = 5 * d + (h + 2 * kv) * hd + 4 * i + h * shapes.seq
+    per_layer = 5 * d + (h + 2 * kv) * hd + 4 * i + h * attended
     if checkpointing:
         return layers * d + (1 + BACKWARD_LAYERS) * per_layer
     return (layers + BACKWARD_LAYERS) * per_layer
 
 
 def activation_bytes(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes, ckpt: bool) -> int:
-    tokens = shapes.rows * shapes.seq
-    return activation_values(arch, shapes, ckpt) * tokens * dtype_bytes(cfg, arch)
+    """Checkpointing scores R rows of prompt + completion (S tokens each). Without it the
+    trainer shares prompts (`logprobs.shared_prefix_hidden`): each of the prompt slots runs
+    once (round32(P) tokens) and the R completions run round32(C) tokens against gathered
+    copies of their prompt's keys and values (2 x L x Hkv x hd x R x round32(P) more values)."""
+    b = dtype_bytes(cfg, arch)
+    if ckpt:
+        return activation_values(arch, shapes.seq, True) * shapes.rows * shapes.seq * b
+    prompt = round_up(shapes.prompt, 32)
+    prompt_tokens = shapes.prompt_slots * prompt * activation_values(arch, prompt, False)
+    completion_tokens = shapes.rows * shapes.width * activation_values(arch, shapes.seq, False)
+    kv = arch["num_key_value_heads"] * arch["head_dim"] * arch["num_hidden_layers"]
+    gathered = 2 * kv * shapes.rows * prompt
+    return (prompt_tokens + completion_tokens + gathered) * b
 
 
 def dynamic_rows(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes) -> list[Row]:
@@ -501,9 +517,12 @@ def check_before_training(
 ) -> None:
     """Raise a UserError with the plan and advice when `cfg` will not fit in `memory`
     (a size or device name; None: this machine). Reads only the model's config.json."""
-    from mlx_grpo.architecture import read_architecture
+    from mlx_grpo.architecture import UnknownArchitecture, read_architecture
 
-    arch = read_architecture(cfg.model.path)
+    try:
+        arch = read_architecture(cfg.model.path)
+    except UnknownArchitecture:  # a hub model not downloaded yet: training will fetch it
+        return
     budget = device_memory(memory) if memory else machine_memory()
     p = plan(cfg, arch, prompt_length)
     if p.total <= budget:

@@ -26,7 +26,7 @@ from mlx_grpo import checkpoint as ckpt
 from mlx_grpo import rewards as rw
 from mlx_grpo.config import TrainConfig, save_config
 from mlx_grpo.data import Example, PromptStream, build_examples, load_rows, split_rows
-from mlx_grpo.logprobs import Packed, completion_logprobs, pack
+from mlx_grpo.logprobs import pack, pack_groups, score_arrays, score_from_arrays
 from mlx_grpo.model import Policy, adapters_disabled, frozen_copy, load_policy
 from mlx_grpo.objective import (
     LossSettings,
@@ -48,9 +48,10 @@ StepCallback = Callable[[dict[str, Any]], None]
 
 @dataclass
 class MicroBatch:
-    """One slice of the kept rollouts, padded to a fixed row count."""
+    """One slice of the kept rollouts, padded to a fixed row count (see `logprobs`)."""
 
-    packed: Packed
+    arrays: tuple[mx.array, ...]  # what the scorer reads: `logprobs.score_arrays`
+    mask: mx.array  # [rows, T] completion tokens that carry loss
     advantages: mx.array
     norm: mx.array
     old_logp: mx.array | None = None
@@ -130,12 +131,14 @@ class Trainer:
         use_old, use_ref = obj.num_iterations > 1, obj.beta > 0
         temperature, chunk = self.cfg.rollout.temperature, obj.logprob_chunk_size
 
-        def loss_fn(model, inputs, positions, targets, mask, adv, norm, *extra):
-            # extra holds old log-probs (mu > 1) and/or reference log-probs (beta > 0), in order
+        n_arrays = 3 if self.cfg.model.gradient_checkpointing else 4
+
+        def loss_fn(model, mask, adv, norm, *rest):
+            # rest: the scorer's arrays, then old log-probs (mu > 1) and/or reference (beta > 0)
+            arrays, extra = rest[:n_arrays], rest[n_arrays:]
             old = extra[0] if use_old else None
             ref = extra[-1] if use_ref else None
-            packed = Packed(inputs, positions, targets, mask)
-            logp, entropy = completion_logprobs(model, packed, temperature, chunk)
+            logp, entropy = score_from_arrays(model, arrays, temperature, chunk)
             loss, stats = grpo_loss(logp, old, ref, adv, mask, norm, self.settings)
             stats["entropy_sum"] = (entropy * mask).sum()
             return loss, stats
@@ -201,16 +204,28 @@ class Trainer:
         advantages: np.ndarray,
         norm: float,
     ) -> MicroBatch:
-        """Pack one chunk, padding it with dummy rows (mask 0, advantage 0) up to `rows`."""
+        """Pack one chunk, padding it with inert rows (mask 0, advantage 0) up to `rows`."""
         pad = rows - len(chunk)
-        packed = pack(
-            [rollout.prompt_of(n) for n in chunk] + [[0]] * pad,
-            [rollout.completion_ids[n] for n in chunk] + [[0]] * pad,
-        )
+        completions = [rollout.completion_ids[n] for n in chunk] + [[0]] * pad
+        if self.cfg.model.gradient_checkpointing:  # layers replay: no shared prompt cache
+            packed = pack([rollout.prompt_of(n) for n in chunk] + [[0]] * pad, completions)
+        else:
+            packed = self._pack_shared(rollout, chunk, completions, rows)
         width = packed.mask.shape[1]
-        packed.mask = mx.array(np.pad(mask, [(0, pad), (0, width - mask.shape[1])]))
+        full_mask = mx.array(np.pad(mask, [(0, pad), (0, width - mask.shape[1])]))
         adv = np.pad(advantages.astype(np.float32), (0, pad))
-        return MicroBatch(packed, mx.array(adv), mx.array(norm, dtype=mx.float32))
+        return MicroBatch(score_arrays(packed), full_mask, mx.array(adv), mx.array(norm))
+
+    def _pack_shared(
+        self, rollout: RolloutBatch, chunk: list[int], completions: list[list[int]], rows: int
+    ) -> Any:
+        """Each distinct prompt once; the prompt count is padded to a fixed number."""
+        g = rollout.group_size
+        groups = list(dict.fromkeys(n // g for n in chunk))
+        owner = [groups.index(n // g) for n in chunk] + [0] * (rows - len(chunk))
+        prompts = [rollout.prompt_ids[b] for b in groups]
+        slots = min(self.cfg.batch_size, -(-rows // g) + 1)
+        return pack_groups(prompts + [[0]] * (slots - len(prompts)), owner, completions)
 
     def _row_mask(self, rollout: RolloutBatch, chunk: list[int]) -> np.ndarray:
         """Completion-token mask for a chunk; truncated completions masked if configured."""
@@ -223,21 +238,23 @@ class Trainer:
 
     def fill_old_and_ref(self, mbs: list[MicroBatch]) -> None:
         """Log-probs before any update (mu > 1) and under the reference (beta > 0)."""
-        obj, temp = self.cfg.objective, self.cfg.rollout.temperature
-        model = self.policy.model
+        obj = self.cfg.objective
         for mb in mbs:
             if obj.num_iterations > 1:
-                mb.old_logp = completion_logprobs(model, mb.packed, temp, obj.logprob_chunk_size)[0]
+                mb.old_logp = self._logprobs(self.policy.model, mb)
             if obj.beta > 0:
-                mb.ref_logp = self._reference_logprobs(mb.packed)
+                mb.ref_logp = self._reference_logprobs(mb)
             mx.eval(mb.old_logp, mb.ref_logp)
 
-    def _reference_logprobs(self, packed: Packed) -> mx.array:
+    def _logprobs(self, model: nn.Module, mb: MicroBatch) -> mx.array:
         temp, chunk = self.cfg.rollout.temperature, self.cfg.objective.logprob_chunk_size
+        return score_from_arrays(model, mb.arrays, temp, chunk)[0]
+
+    def _reference_logprobs(self, mb: MicroBatch) -> mx.array:
         if self.ref_model is not None:
-            return completion_logprobs(self.ref_model, packed, temp, chunk)[0]
+            return self._logprobs(self.ref_model, mb)
         with adapters_disabled(self.policy.model):
-            logp = completion_logprobs(self.policy.model, packed, temp, chunk)[0]
+            logp = self._logprobs(self.policy.model, mb)
             mx.eval(logp)
         return logp
 
@@ -246,11 +263,8 @@ class Trainer:
         self.policy.model.train()
         grads, loss = None, 0.0
         for mb in mbs:
-            p = mb.packed
             extra = [x for x in (mb.old_logp, mb.ref_logp) if x is not None]
-            value, mb_stats, g = self._grad_fn(
-                p.inputs, p.positions, p.targets, p.mask, mb.advantages, mb.norm, *extra
-            )
+            value, mb_stats, g = self._grad_fn(mb.mask, mb.advantages, mb.norm, *mb.arrays, *extra)
             grads = g if grads is None else tree_map(mx.add, grads, g)
             mx.eval(grads, value, mb_stats)
             stats.add({"policy_loss": value, **mb_stats})
@@ -318,7 +332,7 @@ class Trainer:
         timings: tuple[float, float],
     ) -> dict[str, Any]:
         lengths = np.array([len(c) for c in rollout.completion_ids])
-        tokens = sum(float(mb.packed.mask.sum().item()) for mb in mbs) * len(stats.losses)
+        tokens = sum(float(mb.mask.sum().item()) for mb in mbs) * len(stats.losses)
         per_tok = {k: v / tokens if tokens else 0.0 for k, v in stats.sums.items()}
         m: dict[str, Any] = {
             "step": self.step,

@@ -90,3 +90,15 @@ def test_bad_override_syntax():
 
 def test_defaults_are_valid_once_data_is_given():
     assert isinstance(load_config(None, ["data.train=x"]), TrainConfig)
+
+
+def test_config_reference_is_current():
+    """docs/config.md is generated from the dataclasses; regenerate it when they change:
+    python -m mlx_grpo.configdoc > docs/config.md"""
+    from pathlib import Path
+
+    from mlx_grpo.configdoc import render
+
+    page = Path(__file__).resolve().parent.parent / "docs" / "config.md"
+    assert page.read_text() == render()
+    assert "| `group_size` | int | `8` | G completions per prompt |" in render()

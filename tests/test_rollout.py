@@ -17,6 +17,11 @@ def model_and_tokenizer(tiny_model_dir):
     return load(str(tiny_model_dir))
 
 
+@pytest.fixture
+def fresh_model(tiny_model_dir):
+    return load(str(tiny_model_dir))[0]
+
+
 def _rollout(model, tok, prompts, g=3, max_tokens=12, **kw):
     sampling = sampling_from_config(RolloutConfig(max_completion_length=max_tokens, **kw), tok)
     sampling.return_logprobs = True
@@ -97,3 +102,40 @@ def test_stop_strings_end_a_completion(model_and_tokenizer):
     for ids, truncated in zip(out.completion_ids, out.truncated):
         if not truncated and ids[-1] not in tok.eos_token_ids:
             assert (ids[-1],) in stops
+
+
+def test_shared_prompt_scoring_equals_per_row_scoring(model_and_tokenizer, fresh_model):
+    """Each prompt run once for its G completions gives the same log-probs and gradients."""
+    import mlx.nn as nn
+    from mlx.utils import tree_flatten, tree_unflatten
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    from mlx_grpo.logprobs import grouped_logprobs, pack_groups
+
+    _, tok = model_and_tokenizer
+    model = fresh_model
+    model.freeze()
+    linear_to_lora_layers(model, 2, {"rank": 4, "scale": 20.0, "dropout": 0.0})
+    mx.random.seed(3)
+    for name, p in tree_flatten(model.trainable_parameters()):
+        if name.endswith("lora_b"):
+            model.update(tree_unflatten([(name, 0.05 * mx.random.normal(p.shape))]))
+    prompts = [tok.encode("hi"), tok.encode("a much longer prompt, padded on the left")]
+    comps = [tok.encode(t) for t in ("abc", "xyzzy!", "q", "hello there")]
+    owner = [0, 0, 1, 1]
+    rows = pack([prompts[o] for o in owner], comps)
+    groups = pack_groups(prompts, owner, comps)
+    m = np.array(rows.mask) > 0
+    a, _ = completion_logprobs(model, rows, 0.9, 5)
+    b, _ = grouped_logprobs(model, groups, 0.9, 5)
+    np.testing.assert_allclose(np.array(a)[m], np.array(b)[m], atol=1e-5)
+    wrong, _ = grouped_logprobs(model, pack_groups(prompts, [1, 1, 0, 0], comps), 0.9, 5)
+    assert np.abs(np.array(a)[m] - np.array(wrong)[m]).max() > 0.1  # the prompt really matters
+
+    def grads(fn, packed):
+        loss = lambda mm: (fn(mm, packed, 0.9, 5)[0] * packed.mask).sum()  # noqa: E731
+        return dict(tree_flatten(nn.value_and_grad(model, loss)(model)[1]))
+
+    ga, gb = grads(completion_logprobs, rows), grads(grouped_logprobs, groups)
+    for k in ga:
+        np.testing.assert_allclose(np.array(ga[k]), np.array(gb[k]), atol=2e-4, rtol=1e-3)
