@@ -26,6 +26,9 @@ def demo(
     steps: int | None = typer.Option(None, "--steps", min=1, help="Training steps."),
     config: Path | None = typer.Option(None, "--config", "-c", help="Demo config to use."),
     run_name: str | None = typer.Option(None, "--run-name", help="Name of the run folder."),
+    overrides: list[str] = typer.Option(
+        [], "--set", "-s", help="Override a key of the demo config, e.g. --set data.eval_size=32."
+    ),
 ) -> None:
     """Run the offline demo."""
     from mlx_grpo.cli.train_cmd import run_training
@@ -35,7 +38,7 @@ def demo(
     from mlx_grpo.trainer import Trainer
 
     console = Console()
-    overrides = d.demo_overrides(model, steps, run_name or d.default_run_name())
+    overrides = d.demo_overrides(model, steps, run_name or d.default_run_name()) + overrides
     plan = plan_new_run(config or d.DEFAULT_CONFIG, overrides)
     console.rule("[bold]1/5  model")
     with console.status(f"preparing {plan.cfg.model.path} (first time: download + convert)"):

@@ -31,7 +31,7 @@ class LiveView:
     def __init__(self, console: Console, total: int, start: int = 0) -> None:
         self.progress = Progress(
             TextColumn("[bold]train"),
-            BarColumn(),
+            BarColumn(bar_width=16),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("{task.fields[metrics]}"),
