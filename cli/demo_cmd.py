@@ -45,7 +45,7 @@ def demo(
         trainer = Trainer(plan.cfg, plan.run_dir)
     console.print(f"model ready: {trainer.policy.path}")
     console.rule("[bold]2/5  the model before training")
-    examples = d.eval_examples(trainer)
+    examples = trainer.held_out_examples()
     with console.status(f"evaluating {len(examples)} held-out problems"):
         before = d.held_out_score(trainer, examples)
     console.print(f"accuracy {before.accuracy:.1%}, format {before.format_rate:.1%}")

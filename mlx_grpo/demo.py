@@ -60,15 +60,6 @@ def held_out_score(trainer: Any, examples: list[Any]) -> Score:
     return Score(result.summary["pass@1"], result.summary["format_rate"], len(examples))
 
 
-def eval_examples(trainer: Any) -> list[Any]:
-    """The held-out rows (`data.eval_size`), rendered like the training prompts."""
-    from mlx_grpo.data import build_examples
-
-    cfg: TrainConfig = trainer.cfg
-    tok = trainer.policy.tokenizer
-    return build_examples(trainer.eval_rows, tok, cfg.data, cfg.rollout.max_prompt_length)[0]
-
-
 def reward_curve(run_dir: Path, width: int = 60) -> tuple[list[float], str]:
     """Mean reward per step from metrics.jsonl, and a one-line sparkline of it."""
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()

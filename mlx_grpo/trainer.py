@@ -111,14 +111,18 @@ class Trainer:
 
     def _canaries(self, train_examples: list[Example]) -> list[Example]:
         """Fixed eval prompts: the held-out rows if any, else the first training prompts."""
-        cfg = self.cfg
-        if not cfg.logging.eval_every:
+        limit = self.cfg.logging.eval_limit
+        if not self.cfg.logging.eval_every:
             return []
-        if not self.eval_rows:
-            return train_examples[: cfg.logging.eval_limit]
-        rows = self.eval_rows[: cfg.logging.eval_limit]
-        tok, limit = self.policy.tokenizer, cfg.rollout.max_prompt_length
-        return build_examples(rows, tok, cfg.data, limit)[0]
+        return self.held_out_examples(limit) or train_examples[:limit]
+
+    def held_out_examples(self, limit: int | None = None) -> list[Example]:
+        """The held-out rows (`data.eval_size`), rendered like the training prompts."""
+        rows = self.eval_rows[:limit]
+        if not rows:
+            return []
+        tok, longest = self.policy.tokenizer, self.cfg.rollout.max_prompt_length
+        return build_examples(rows, tok, self.cfg.data, longest)[0]
 
     def _make_reference(self) -> nn.Module | None:
         """No reference with beta = 0; adapters-off with LoRA; a frozen copy otherwise."""
