@@ -77,9 +77,12 @@ def _chunk_fn(head: nn.Module, tied: bool, temperature: float):
 
 
 def completion_logprobs(
-    model: nn.Module, packed: Packed, temperature: float = 1.0, chunk: int = 64
+    model: nn.Module, packed: Packed | PackedGroups, temperature: float = 1.0, chunk: int = 64
 ) -> tuple[mx.array, mx.array]:
-    """[N, T] log-probs of the completion tokens and [N, T] entropies (masking is the caller's)."""
+    """[N, T] log-probs of the completion tokens and [N, T] entropies (masking is the caller's).
+
+    Either packing: per-row prompt + completion (`pack`) or prompts shared by their
+    completions (`pack_groups`); same numbers, the second computes each prompt once."""
     return score_from_arrays(model, score_arrays(packed), temperature, chunk)
 
 
@@ -179,13 +182,6 @@ def shared_prefix_hidden(
     rows = [_expand_cache(c, owner) for c in caches]
     completion_hidden = body(inputs[:, :-1], cache=rows)  # token t predicts token t + 1
     return mx.concatenate([prompt_hidden[owner], completion_hidden], axis=1)
-
-
-def grouped_logprobs(
-    model: nn.Module, packed: PackedGroups, temperature: float = 1.0, chunk: int = 64
-) -> tuple[mx.array, mx.array]:
-    """Like `completion_logprobs`, with each prompt run once for all its completions."""
-    return score_from_arrays(model, score_arrays(packed), temperature, chunk)
 
 
 # ----------------------------------------------------------------------------- one interface

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,7 +148,3 @@ def trainable_count(model: nn.Module) -> tuple[int, int]:
 
     trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
     return trainable, get_total_parameters(model)
-
-
-def read_model_config(path: Path) -> dict[str, Any]:
-    return json.loads((path / "config.json").read_text())

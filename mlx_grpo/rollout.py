@@ -9,7 +9,7 @@ marks completions cut off by the token limit.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import mlx.core as mx
@@ -28,7 +28,6 @@ class RolloutBatch:
     group_size: int
     seconds: float = 0.0
     logprobs: list[list[float]] | None = None  # sampler-side log-probs (temperature 1)
-    prefill_tokens: int = 0
 
     @property
     def num_tokens(self) -> int:
@@ -85,7 +84,6 @@ class Sampling:
     sampler: Any
     stops: list[list[int]]
     return_logprobs: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def sampling_from_config(cfg: RolloutConfig, tokenizer: Any) -> Sampling:
@@ -127,7 +125,6 @@ def generate_groups(
         group_size=group_size,
         seconds=time.perf_counter() - start,
         logprobs=[logps[u] for u in uids] if sampling.return_logprobs else None,
-        prefill_tokens=sum(len(p) for p in prompts),
     )
 
 

@@ -7,7 +7,6 @@ A config names one as `builtin:tiny-qwen2`; it is written once into the cache di
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -111,8 +110,3 @@ def resolve_builtin(spec: str) -> Path:
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
     return target
-
-
-def describe(path: Path) -> dict[str, Any]:
-    """The config.json of a model folder, for messages and tests."""
-    return json.loads((path / "config.json").read_text())

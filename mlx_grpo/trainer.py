@@ -8,7 +8,6 @@ together, times them, and writes `metrics.jsonl` and `samples.jsonl`.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -432,7 +431,3 @@ def _leaves(tree: Any) -> list[mx.array]:
 
 def _mean(values: list[float]) -> float:
     return float(sum(values) / len(values)) if values else 0.0
-
-
-def is_finite(metrics: dict[str, Any]) -> bool:
-    return all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))

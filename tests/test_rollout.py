@@ -110,7 +110,7 @@ def test_shared_prompt_scoring_equals_per_row_scoring(model_and_tokenizer, fresh
     from mlx.utils import tree_flatten, tree_unflatten
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
-    from mlx_grpo.logprobs import grouped_logprobs, pack_groups
+    from mlx_grpo.logprobs import pack_groups
 
     _, tok = model_and_tokenizer
     model = fresh_model
@@ -127,15 +127,15 @@ def test_shared_prompt_scoring_equals_per_row_scoring(model_and_tokenizer, fresh
     groups = pack_groups(prompts, owner, comps)
     m = np.array(rows.mask) > 0
     a, _ = completion_logprobs(model, rows, 0.9, 5)
-    b, _ = grouped_logprobs(model, groups, 0.9, 5)
+    b, _ = completion_logprobs(model, groups, 0.9, 5)
     np.testing.assert_allclose(np.array(a)[m], np.array(b)[m], atol=1e-5)
-    wrong, _ = grouped_logprobs(model, pack_groups(prompts, [1, 1, 0, 0], comps), 0.9, 5)
+    wrong, _ = completion_logprobs(model, pack_groups(prompts, [1, 1, 0, 0], comps), 0.9, 5)
     assert np.abs(np.array(a)[m] - np.array(wrong)[m]).max() > 0.1  # the prompt really matters
 
     def grads(fn, packed):
         loss = lambda mm: (fn(mm, packed, 0.9, 5)[0] * packed.mask).sum()  # noqa: E731
         return dict(tree_flatten(nn.value_and_grad(model, loss)(model)[1]))
 
-    ga, gb = grads(completion_logprobs, rows), grads(grouped_logprobs, groups)
+    ga, gb = grads(completion_logprobs, rows), grads(completion_logprobs, groups)
     for k in ga:
         np.testing.assert_allclose(np.array(ga[k]), np.array(gb[k]), atol=2e-4, rtol=1e-3)
