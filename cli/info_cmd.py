@@ -16,6 +16,7 @@ def machine_facts() -> dict[str, str]:
     import mlx_lm
 
     from mlx_grpo import __version__
+    from mlx_grpo.backend import installed_backends
     from mlx_grpo.blas import blas_in_use, find_openblas
 
     metal = mx.metal.is_available()
@@ -27,6 +28,7 @@ def machine_facts() -> dict[str, str]:
         "memory": f"{_total_memory() / 2**30:.1f} GiB",
         "mlx": mx.__version__,
         "mlx-lm": mlx_lm.__version__,
+        "mlx backend": ", ".join(installed_backends()) or "none installed",
         "default device": str(mx.default_device()),
         "metal": "available" if metal else "not available",
         "cuda": "available" if cuda else "not available",

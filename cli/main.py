@@ -49,6 +49,20 @@ def _register_commands() -> None:
         module.register(app)
 
 
+def _backend_ready() -> bool:
+    """Warn when two MLX backends are installed; one error line when MLX cannot load."""
+    from mlx_grpo import backend
+
+    installed = backend.installed_backends()
+    warning = backend.backend_conflict(installed)
+    if warning:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    message = backend.backend_error(sys.platform, backend.import_mlx(), installed)
+    if message:
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return not message
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; user errors become one red line and exit code 2."""
     from typer._click.exceptions import ClickException
@@ -57,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         from mlx_grpo.blas import maybe_reexec
 
         maybe_reexec(sys.argv)
+    if not _backend_ready():
+        return 2
     _register_commands()
     _state["debug"] = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:

@@ -1,0 +1,61 @@
+"""Which MLX backend is installed, and one clear line when there is none or more than one.
+
+On Linux the `mlx` package holds only the Python bindings; the library itself comes from
+exactly one backend package: `mlx-cpu` (`mlx-grpo[cpu]`), `mlx-cuda-12` (`[cuda12]`) or
+`mlx-cuda-13` (`[cuda13]`). They all ship the same file, `mlx/lib/libmlx.so`, so with two
+installed the last one wins and uninstalling either removes MLX's library. On macOS `mlx`
+pulls `mlx-metal` itself and there is nothing to choose.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Callable
+
+BACKENDS = ("mlx-metal", "mlx-cpu", "mlx-cuda-12", "mlx-cuda-13")  # distribution names
+CHOOSE = (
+    "install one backend: pip install 'mlx-grpo[cpu]' (CPU), 'mlx-grpo[cuda12]' or "
+    "'mlx-grpo[cuda13]' (NVIDIA GPU)"
+)
+
+
+def installed_backends(version: Callable[[str], str] = importlib.metadata.version) -> list[str]:
+    """The MLX backend distributions installed in this environment, e.g. ["mlx-cpu"]."""
+    found = []
+    for dist in BACKENDS:
+        try:
+            version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        found.append(dist)
+    return found
+
+
+def backend_error(platform: str, import_error: BaseException | None, installed: list[str]) -> str:
+    """The one-line message when MLX cannot load, else ""."""
+    if import_error is None:
+        return ""
+    if platform == "linux" and not installed:
+        return f"MLX has no backend installed (mlx/lib/libmlx.so is missing); {CHOOSE}"
+    return f"MLX cannot be loaded ({import_error}); reinstall it, or {CHOOSE}"
+
+
+def backend_conflict(installed: list[str]) -> str:
+    """A warning when two backends share (and overwrite) libmlx.so, else ""."""
+    if len(installed) < 2:
+        return ""
+    names = " ".join(installed)
+    return (
+        f"{' and '.join(installed)} are both installed; they overwrite each other's "
+        f"mlx/lib/libmlx.so. Keep one: pip uninstall -y {names}, then "
+        "pip install 'mlx-grpo[cpu]' (or [cuda12] / [cuda13])"
+    )
+
+
+def import_mlx() -> BaseException | None:
+    """Import mlx.core; the error when that fails (a missing or broken backend), else None."""
+    try:
+        import mlx.core  # noqa: F401
+    except (ImportError, OSError) as exc:
+        return exc
+    return None
