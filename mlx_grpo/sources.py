@@ -174,7 +174,11 @@ PRESETS = {
         ),
     ),
     "HuggingFaceH4/MATH-500": HubPreset("problem", "answer", files=(("test", "test.jsonl"),)),
+    # all 7,500 MATH train problems in data/ (the default config), one folder per subject beside
+    # it; the gold answer is the last \boxed{} of "solution"
+    "DigitalLearningGmbH/MATH-lighteval": HubPreset("problem", "solution"),
 }
+DEFAULT_CONFIG_FOLDER = "data"  # where the hub keeps a dataset's default config
 
 
 def _is_data_file(name: str, split: str, config: str | None) -> bool:
@@ -226,7 +230,23 @@ def _hub_files(dataset_id: str, split: str, config: str | None) -> list[str]:
     if preset and preset.files and config in (None, preset.config):
         return [file for name, file in preset.files if name == split]
     names = huggingface_hub.list_repo_files(dataset_id, repo_type="dataset")
-    return sorted(name for name in names if _is_data_file(name, split, config))
+    return _config_files(dataset_id, names, split, config)
+
+
+def _config_files(dataset_id: str, names: list[str], split: str, config: str | None) -> list[str]:
+    """The repo files of one split of one config. Without a config: the default config's
+    folder (data/) when there is one, else refuse to mix several config folders."""
+    wanted = None if config == "default" else config
+    found = sorted(name for name in names if _is_data_file(name, split, wanted))
+    if wanted is not None:
+        return found
+    default = [name for name in found if name.split("/")[0] == DEFAULT_CONFIG_FOLDER]
+    folders = sorted({name.split("/")[0] for name in found if "/" in name})
+    if default or len(folders) < 2 or any("/" not in name for name in found):
+        return default or found
+    raise UserError(
+        f"{dataset_id} has several configs ({', '.join(folders)}); choose one with data.hub_config"
+    )
 
 
 def hub_rows(

@@ -182,17 +182,46 @@ def test_parquet_with_pyarrow(tmp_path: Path) -> None:
 
 
 def fake_hub(monkeypatch: pytest.MonkeyPatch, files: dict[str, Path]) -> list[str]:
-    """Serve repo files from local paths; return the names requested."""
+    """Serve repo files from local paths (the same files for every repo); return the names
+    requested."""
+    return fake_hub_repos(monkeypatch, {"*": files})
+
+
+def fake_hub_repos(monkeypatch: pytest.MonkeyPatch, repos: dict[str, dict[str, Path]]) -> list[str]:
+    """Serve each repo's files ("*": any repo) from local paths; return the names requested."""
     requested: list[str] = []
+
+    def files_of(repo_id: str) -> dict[str, Path]:
+        return repos.get(repo_id, repos.get("*", {}))
 
     def download(repo_id: str, filename: str, **kwargs: object) -> str:
         assert kwargs.get("repo_type") == "dataset"
         requested.append(f"{repo_id}/{filename}")
-        return str(files[filename])
+        return str(files_of(repo_id)[filename])
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
-    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo_id, **kw: list(files))
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo, **kw: list(files_of(repo)))
     return requested
+
+
+def write_parquet(path: Path, rows: list[dict]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+def math_lighteval_repo(tmp_path: Path) -> dict[str, Path]:
+    """The layout of DigitalLearningGmbH/MATH-lighteval: the default config in data/, one
+    folder per subject beside it (the same problems again)."""
+    algebra = [{**MATH_ROWS[0], "problem": "Not from data/: " + MATH_ROWS[0]["problem"]}]
+    return {
+        "README.md": tmp_path,
+        "data/train-00000-of-00001.parquet": write_parquet(tmp_path / "m1.parquet", MATH_ROWS),
+        "data/test-00000-of-00001.parquet": write_parquet(tmp_path / "m2.parquet", MATH_ROWS),
+        "algebra/train-00000-of-00001.parquet": write_parquet(tmp_path / "m3.parquet", algebra),
+    }
 
 
 def test_hub_math500_preset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -235,6 +264,51 @@ def test_hub_other_dataset_lists_files(tmp_path: Path, monkeypatch: pytest.Monke
     assert requested == ["someone/tiny/data/train-00000.jsonl"]
     with pytest.raises(UserError, match="found no 'validation' data files"):
         hub_rows("someone/tiny", split="validation", prompt_field="q", answer_field="a")
+
+
+def test_hub_math_lighteval_reads_the_default_config(tmp_path, monkeypatch) -> None:
+    requested = fake_hub(monkeypatch, math_lighteval_repo(tmp_path))
+    rows = hub_rows("DigitalLearningGmbH/MATH-lighteval")
+    assert requested == ["DigitalLearningGmbH/MATH-lighteval/data/train-00000-of-00001.parquet"]
+    assert [row["answer"] for row in rows] == ["\\dfrac{1}{4}"]
+    assert rows[0]["prompt"] == MATH_ROWS[0]["problem"] and rows[0]["level"] == "Level 1"
+    assert rows[0]["solution"] == MATH_ROWS[0]["solution"]
+    by_subject = hub_rows("DigitalLearningGmbH/MATH-lighteval", config="algebra")
+    assert by_subject[0]["prompt"].startswith("Not from data/")
+
+
+def test_hub_several_configs_without_a_default_is_an_error(tmp_path, monkeypatch) -> None:
+    one = write_jsonl(tmp_path / "a.jsonl", [{"prompt": "1+1?", "answer": "2"}])
+    fake_hub(monkeypatch, {"main/train.jsonl": one, "socratic/train.jsonl": one})
+    with pytest.raises(UserError, match=r"several configs \(main, socratic\).*data.hub_config"):
+        hub_rows("someone/two-configs")
+    assert len(hub_rows("someone/two-configs", config="main")) == 1
+
+
+def test_h100_config_trains_on_gsm8k_and_math_as_published(tmp_path, monkeypatch) -> None:
+    """configs/qwen2.5-3b-h100.yaml's two hub datasets, in their hub layouts, give rows whose
+    right answers its rewards score fully."""
+    from mlx_grpo.config import load_config
+    from mlx_grpo.data import load_rows
+    from mlx_grpo.rewards import build_rewards, score
+
+    gsm8k = {"main/train-00000-of-00001.parquet": write_parquet(tmp_path / "g.parquet", GSM8K_ROWS)}
+    fake_hub_repos(
+        monkeypatch,
+        {
+            "openai/gsm8k": gsm8k,
+            "DigitalLearningGmbH/MATH-lighteval": math_lighteval_repo(tmp_path),
+        },
+    )
+    cfg = load_config(Path(__file__).parents[1] / "configs" / "qwen2.5-3b-h100.yaml")
+    rows = load_rows(cfg.data, cfg.seed)
+    assert [row["answer"] for row in rows] == ["72", "1234", "\\dfrac{1}{4}"]
+    right = [f"<think>so</think> <answer>{row['answer']}</answer>" for row in rows]
+    scores = score(
+        build_rewards(cfg.rewards), [r["prompt"] for r in rows], right, [r["answer"] for r in rows]
+    )
+    assert scores.per_function["math_correct"].tolist() == [1.0, 1.0, 1.0]
+    assert scores.per_function["r1_format"].tolist() == [1.0, 1.0, 1.0]
 
 
 @pytest.mark.parametrize(
