@@ -184,6 +184,51 @@ def shared_prefix_hidden(
     return mx.concatenate([prompt_hidden[owner], completion_hidden], axis=1)
 
 
+# Bodies that are exactly embed_tokens -> layers(h, mask, cache) -> norm, so they can be run one
+# layer at a time (the checkpointed shared-prefix path below).
+LAYERWISE_MODELS = frozenset({"qwen2", "qwen3", "llama", "mistral"})
+
+
+def layerwise_supported(model: nn.Module) -> bool:
+    """Whether `shared_prefix_hidden_checkpointed` can run this model's body layer by layer."""
+    body = getattr(model, "model", None)
+    parts = ("embed_tokens", "layers", "norm")
+    return getattr(model, "model_type", None) in LAYERWISE_MODELS and all(
+        hasattr(body, part) for part in parts
+    )
+
+
+def _layer_pair(layer: nn.Module):
+    """One decoder layer over the distinct prompts, then over their completions attending to
+    them, with a fresh cache inside: the function is pure, so checkpointing can replay it.
+    (The prompts' keys/values never leave it: gradients reach them through its outputs.)"""
+    from mlx_lm.models.base import create_attention_mask
+
+    def run(
+        h_prompt: mx.array, h_rows: mx.array, left_padding: mx.array, owner: mx.array
+    ) -> tuple[mx.array, mx.array]:
+        left_padding, owner = mx.stop_gradient(left_padding), mx.stop_gradient(owner)
+        cache = _prompt_caches(1, left_padding)[0]
+        h_prompt = layer(h_prompt, create_attention_mask(h_prompt, cache), cache)
+        rows = _expand_cache(cache, owner)
+        return h_prompt, layer(h_rows, create_attention_mask(h_rows, rows), rows)
+
+    return nn.utils.checkpoint(layer, run)
+
+
+def shared_prefix_hidden_checkpointed(
+    model: nn.Module, prompts: mx.array, left_padding: mx.array, inputs: mx.array, owner: mx.array
+) -> mx.array:
+    """`shared_prefix_hidden` under gradient checkpointing: the backward pass keeps only each
+    layer's inputs (prompts once, completions once) and recomputes one layer at a time."""
+    body = model.model
+    h_prompt, h_rows = body.embed_tokens(prompts), body.embed_tokens(inputs[:, :-1])
+    for layer in body.layers:
+        h_prompt, h_rows = _layer_pair(layer)(h_prompt, h_rows, left_padding, owner)
+    prompt_hidden = body.norm(h_prompt[:, -1:, :])  # predicts completion token 0
+    return mx.concatenate([prompt_hidden[owner], body.norm(h_rows)], axis=1)
+
+
 # ----------------------------------------------------------------------------- one interface
 
 
@@ -195,11 +240,18 @@ def score_arrays(packed: Packed | PackedGroups) -> tuple[mx.array, ...]:
 
 
 def score_from_arrays(
-    model: nn.Module, arrays: tuple[mx.array, ...], temperature: float, chunk: int
+    model: nn.Module,
+    arrays: tuple[mx.array, ...],
+    temperature: float,
+    chunk: int,
+    checkpoint: bool = False,
 ) -> tuple[mx.array, mx.array]:
-    """Log-probs and entropies from `score_arrays(...)` of either packing."""
+    """Log-probs and entropies from `score_arrays(...)` of either packing. `checkpoint`
+    recomputes layers in the backward pass (shared prompts need `layerwise_supported`; per-row
+    scoring relies on the layers being checkpointed already, as mlx-lm's grad_checkpoint does)."""
     if len(arrays) == 4:
-        hidden = shared_prefix_hidden(model, *arrays)
+        shared = shared_prefix_hidden_checkpointed if checkpoint else shared_prefix_hidden
+        hidden = shared(model, *arrays)
         return head_logprobs(model, hidden, arrays[2], temperature, chunk)
     inputs, positions, targets = arrays
     hidden = model.model(inputs)  # [N, S, D]

@@ -25,7 +25,13 @@ from mlx_grpo import checkpoint as ckpt
 from mlx_grpo import rewards as rw
 from mlx_grpo.config import TrainConfig, save_config
 from mlx_grpo.data import Example, PromptStream, build_examples, load_rows, split_rows
-from mlx_grpo.logprobs import pack, pack_groups, score_arrays, score_from_arrays
+from mlx_grpo.logprobs import (
+    layerwise_supported,
+    pack,
+    pack_groups,
+    score_arrays,
+    score_from_arrays,
+)
 from mlx_grpo.model import Policy, adapters_disabled, frozen_copy, load_policy
 from mlx_grpo.objective import (
     LossSettings,
@@ -89,7 +95,11 @@ class Trainer:
             load_rows(cfg.data, cfg.seed), cfg.data.eval_size, cfg.seed
         )
         self.policy: Policy = load_policy(cfg.model, cfg.lora)
-        if cfg.model.gradient_checkpointing:
+        # each prompt scored once for its G completions; under gradient checkpointing that
+        # needs a body run layer by layer, else rows are scored whole with mlx-lm's checkpoint
+        ckpt = cfg.model.gradient_checkpointing
+        self.shared_prompts = not ckpt or layerwise_supported(self.policy.model)
+        if ckpt and not self.shared_prompts:
             from mlx_lm.tuner.trainer import grad_checkpoint
 
             grad_checkpoint(self.policy.model.layers[0])
@@ -134,14 +144,14 @@ class Trainer:
         use_old, use_ref = obj.num_iterations > 1, obj.beta > 0
         temperature, chunk = self.cfg.rollout.temperature, obj.logprob_chunk_size
 
-        n_arrays = 3 if self.cfg.model.gradient_checkpointing else 4
+        n_arrays, ckpt = (4 if self.shared_prompts else 3), self.cfg.model.gradient_checkpointing
 
         def loss_fn(model, mask, adv, norm, *rest):
             # rest: the scorer's arrays, then old log-probs (mu > 1) and/or reference (beta > 0)
             arrays, extra = rest[:n_arrays], rest[n_arrays:]
             old = extra[0] if use_old else None
             ref = extra[-1] if use_ref else None
-            logp, entropy = score_from_arrays(model, arrays, temperature, chunk)
+            logp, entropy = score_from_arrays(model, arrays, temperature, chunk, ckpt)
             loss, stats = grpo_loss(logp, old, ref, adv, mask, norm, self.settings)
             stats["entropy_sum"] = (entropy * mask).sum()
             return loss, stats
@@ -210,7 +220,7 @@ class Trainer:
         """Pack one chunk, padding it with inert rows (mask 0, advantage 0) up to `rows`."""
         pad = rows - len(chunk)
         completions = [rollout.completion_ids[n] for n in chunk] + [[0]] * pad
-        if self.cfg.model.gradient_checkpointing:  # layers replay: no shared prompt cache
+        if not self.shared_prompts:
             packed = pack([rollout.prompt_of(n) for n in chunk] + [[0]] * pad, completions)
         else:
             packed = self._pack_shared(rollout, chunk, completions, rows)

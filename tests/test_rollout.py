@@ -139,3 +139,49 @@ def test_shared_prompt_scoring_equals_per_row_scoring(model_and_tokenizer, fresh
     ga, gb = grads(completion_logprobs, rows), grads(completion_logprobs, groups)
     for k in ga:
         np.testing.assert_allclose(np.array(ga[k]), np.array(gb[k]), atol=2e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("trainable", ["lora-all-layers", "full"])
+def test_checkpointed_shared_scoring_equals_per_row(model_and_tokenizer, fresh_model, trainable):
+    """Gradient checkpointing with prompts shared by their completions (one layer at a time,
+    recomputed in the backward pass) gives per-row scoring's log-probs and gradients; the
+    gradient through the prompts' keys and values reaches every layer."""
+    import mlx.nn as nn
+    from mlx.utils import tree_flatten, tree_unflatten
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    from mlx_grpo.logprobs import layerwise_supported, pack_groups, score_arrays, score_from_arrays
+
+    _, tok = model_and_tokenizer
+    model = fresh_model
+    assert layerwise_supported(model)
+    if trainable != "full":
+        model.freeze()
+        linear_to_lora_layers(model, len(model.layers), {"rank": 4, "scale": 20.0, "dropout": 0.0})
+        mx.random.seed(3)  # non-zero B matrices, so every adapter gets a gradient
+        for name, p in tree_flatten(model.trainable_parameters()):
+            if name.endswith("lora_b"):
+                model.update(tree_unflatten([(name, 0.05 * mx.random.normal(p.shape))]))
+    prompts = [tok.encode("hi"), tok.encode("a much longer prompt, padded on the left")]
+    comps = [tok.encode(t) for t in ("abc", "xyzzy!", "q", "hello there")]
+    owner = [0, 0, 1, 1]
+    rows = pack([prompts[o] for o in owner], comps)
+    groups = pack_groups(prompts, owner, comps)
+
+    def scored(packed, checkpoint):
+        def loss(mm):
+            logp = score_from_arrays(mm, score_arrays(packed), 0.9, 5, checkpoint)[0]
+            return (logp * packed.mask).sum(), logp
+
+        (_, logp), g = nn.value_and_grad(model, loss)(model)
+        return np.array(logp), dict(tree_flatten(g))
+
+    logp_a, ga = scored(rows, False)
+    logp_b, gb = scored(groups, True)
+    m = np.array(rows.mask) > 0
+    np.testing.assert_allclose(logp_a[m], logp_b[m], atol=1e-5)
+    assert ga.keys() == gb.keys()
+    first = [k for k in ga if k.startswith("model.layers.0.")]
+    assert first and all(np.abs(np.array(ga[k])).max() > 0 for k in first)
+    for k in ga:
+        np.testing.assert_allclose(np.array(ga[k]), np.array(gb[k]), atol=2e-4, rtol=1e-3)

@@ -25,7 +25,7 @@ def starts_with_digit(prompts, completions, answers, **extras):
 """
 
 
-def make_config(tmp_path: Path, model: str, **sections) -> Path:
+def make_config(tmp_path: Path, model_path: str, **sections) -> Path:
     rows = [
         {"prompt": f"What is {a} + {b}?", "answer": str(a + b)} for a in range(4) for b in range(4)
     ]
@@ -33,7 +33,7 @@ def make_config(tmp_path: Path, model: str, **sections) -> Path:
     reward = tmp_path / "toy_reward.py"
     reward.write_text(REWARD_FILE)
     cfg = {
-        "model": {"path": model},
+        "model": {"path": model_path},
         "lora": {"fine_tune_type": "full"},
         "rollout": {"group_size": 8, "max_completion_length": 8},
         "optimizer": {"learning_rate": 3e-3},
@@ -201,3 +201,31 @@ def test_a_run_that_cannot_fit_is_refused_before_loading(tmp_path, tiny_model_di
     assert "--force" in err and "weights" in err
     assert not (tmp_path / "runs" / "r" / "metrics.jsonl").exists()
     assert run_cli("train", "-c", config, "--memory", "1MB", "--force", "--set", "steps=1") == 0
+
+
+@pytest.mark.parametrize("layerwise", [True, False], ids=["shared-prompts", "mlx-lm-per-row"])
+def test_gradient_checkpointing_trains_like_without(
+    tmp_path, tiny_model_dir, run_cli, monkeypatch, layerwise
+):
+    """Checkpointed training (prompts shared and run layer by layer, or, for bodies that cannot
+    be, whole rows under mlx-lm's checkpoint) reproduces the un-checkpointed run's numbers."""
+    from mlx_lm.models import qwen2
+
+    block = qwen2.TransformerBlock  # mlx-lm's grad_checkpoint patches the class: undo it after
+    monkeypatch.setattr(block, "__call__", block.__call__)
+    if not layerwise:
+        monkeypatch.setattr("mlx_grpo.trainer.layerwise_supported", lambda model: False)
+    runs = {}
+    for ckpt in (False, True):
+        (tmp_path / str(ckpt)).mkdir()
+        sections = {"objective": {"beta": 0.04}, "optimizer": {"gradient_accumulation_steps": 2}}
+        model = {"gradient_checkpointing": ckpt}
+        config = make_config(
+            tmp_path / str(ckpt), str(tiny_model_dir), model=model, steps=3, **sections
+        )
+        assert run_cli("train", "--config", config) == 0
+        runs[ckpt] = read_metrics(tmp_path / str(ckpt) / "runs" / "r")
+    assert len(runs[True]) == 3
+    for plain, checkpointed in zip(runs[False], runs[True]):
+        for key in ("loss", "grad_norm", "kl", "reward_mean"):
+            assert checkpointed[key] == pytest.approx(plain[key], rel=2e-3, abs=1e-5), key
