@@ -14,9 +14,22 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+# Scored lengths are rounded up so compiled steps are reused from step to step. On CUDA,
+# cuDNN's fused attention backward needs query lengths that are multiples of 128; otherwise MLX
+# differentiates the unfused fallback, which keeps every [heads, S, S] probability matrix.
+PAD_MULTIPLE, CUDA_PAD_MULTIPLE = 32, 128
+
 
 def round_up(n: int, multiple: int) -> int:
     return max(multiple, -(-n // multiple) * multiple)
+
+
+def pad_multiple(on_cuda: bool | None = None) -> int:
+    """The multiple scored lengths are padded to on this backend."""
+    if on_cuda is None:
+        cuda = getattr(mx, "cuda", None)
+        on_cuda = bool(cuda and cuda.is_available() and mx.default_device() == mx.gpu)
+    return CUDA_PAD_MULTIPLE if on_cuda else PAD_MULTIPLE
 
 
 @dataclass
@@ -133,9 +146,10 @@ class PackedGroups:
 def pack_groups(
     prompts: list[list[int]], owner: list[int], completions: list[list[int]], multiple: int = 32
 ) -> PackedGroups:
-    """Pack distinct prompts and their completions to shapes rounded up to `multiple`."""
+    """Pack distinct prompts and their completions to shapes rounded up to `multiple`: the
+    prompt width, and the completions' query length T - 1 (token t predicts token t + 1)."""
     width = round_up(max(len(p) for p in prompts), multiple)
-    t = round_up(max(len(c) for c in completions), multiple)
+    t = round_up(max(len(c) for c in completions) - 1, multiple) + 1
     padded = np.zeros((len(prompts), width), dtype=np.int32)
     for i, p in enumerate(prompts):
         padded[i, width - len(p) :] = p

@@ -29,6 +29,7 @@ from mlx_grpo.logprobs import (
     layerwise_supported,
     pack,
     pack_groups,
+    pad_multiple,
     score_arrays,
     score_from_arrays,
 )
@@ -99,6 +100,7 @@ class Trainer:
         # needs a body run layer by layer, else rows are scored whole with mlx-lm's checkpoint
         ckpt = cfg.model.gradient_checkpointing
         self.shared_prompts = not ckpt or layerwise_supported(self.policy.model)
+        self.pad_multiple = pad_multiple()
         if ckpt and not self.shared_prompts:
             from mlx_lm.tuner.trainer import grad_checkpoint
 
@@ -221,7 +223,8 @@ class Trainer:
         pad = rows - len(chunk)
         completions = [rollout.completion_ids[n] for n in chunk] + [[0]] * pad
         if not self.shared_prompts:
-            packed = pack([rollout.prompt_of(n) for n in chunk] + [[0]] * pad, completions)
+            prompts = [rollout.prompt_of(n) for n in chunk] + [[0]] * pad
+            packed = pack(prompts, completions, self.pad_multiple)
         else:
             packed = self._pack_shared(rollout, chunk, completions, rows)
         width = packed.mask.shape[1]
@@ -238,7 +241,8 @@ class Trainer:
         owner = [groups.index(n // g) for n in chunk] + [0] * (rows - len(chunk))
         prompts = [rollout.prompt_ids[b] for b in groups]
         slots = min(self.cfg.batch_size, -(-rows // g) + 1)
-        return pack_groups(prompts + [[0]] * (slots - len(prompts)), owner, completions)
+        prompts += [[0]] * (slots - len(prompts))
+        return pack_groups(prompts, owner, completions, self.pad_multiple)
 
     def _row_mask(self, rollout: RolloutBatch, chunk: list[int]) -> np.ndarray:
         """Completion-token mask for a chunk; truncated completions masked if configured."""

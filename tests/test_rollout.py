@@ -128,9 +128,11 @@ def test_shared_prompt_scoring_equals_per_row_scoring(model_and_tokenizer, fresh
     m = np.array(rows.mask) > 0
     a, _ = completion_logprobs(model, rows, 0.9, 5)
     b, _ = completion_logprobs(model, groups, 0.9, 5)
-    np.testing.assert_allclose(np.array(a)[m], np.array(b)[m], atol=1e-5)
+    np.testing.assert_allclose(np.array(a)[m], np.array(b)[:, : m.shape[1]][m], atol=1e-5)
     wrong, _ = completion_logprobs(model, pack_groups(prompts, [1, 1, 0, 0], comps), 0.9, 5)
-    assert np.abs(np.array(a)[m] - np.array(wrong)[m]).max() > 0.1  # the prompt really matters
+    assert (
+        np.abs(np.array(a)[m] - np.array(wrong)[:, : m.shape[1]][m]).max() > 0.1
+    )  # the prompt really matters
 
     def grads(fn, packed):
         loss = lambda mm: (fn(mm, packed, 0.9, 5)[0] * packed.mask).sum()  # noqa: E731
@@ -179,9 +181,34 @@ def test_checkpointed_shared_scoring_equals_per_row(model_and_tokenizer, fresh_m
     logp_a, ga = scored(rows, False)
     logp_b, gb = scored(groups, True)
     m = np.array(rows.mask) > 0
-    np.testing.assert_allclose(logp_a[m], logp_b[m], atol=1e-5)
+    np.testing.assert_allclose(logp_a[m], logp_b[:, : m.shape[1]][m], atol=1e-5)
     assert ga.keys() == gb.keys()
     first = [k for k in ga if k.startswith("model.layers.0.")]
     assert first and all(np.abs(np.array(ga[k])).max() > 0 for k in first)
     for k in ga:
         np.testing.assert_allclose(np.array(ga[k]), np.array(gb[k]), atol=2e-4, rtol=1e-3)
+
+
+def test_cuda_padding_gives_query_lengths_cudnn_can_differentiate(model_and_tokenizer):
+    """On CUDA every attention query length is a multiple of 128 (cuDNN's fused backward);
+    the extra padding changes no log-prob."""
+    from mlx_grpo.logprobs import pack_groups, pad_multiple
+
+    model, tok = model_and_tokenizer
+    assert pad_multiple(on_cuda=True) == 128 and pad_multiple(on_cuda=False) == 32
+    assert pad_multiple() == 32  # this machine: MLX's CPU backend
+    prompts = [tok.encode("hi"), tok.encode("a longer prompt")]
+    comps = [tok.encode(t) for t in ("abc", "xyzzy!", "q")]
+    owner = [0, 1, 1]
+    groups = pack_groups(prompts, owner, comps, multiple=128)
+    assert groups.prompts.shape[1] % 128 == 0 and (groups.inputs.shape[1] - 1) % 128 == 0
+    rows = pack([prompts[o] for o in owner], comps, multiple=128)
+    assert rows.inputs.shape[1] % 128 == 0
+    m = np.array(pack_groups(prompts, owner, comps).mask) > 0
+    narrow, _ = completion_logprobs(model, pack_groups(prompts, owner, comps), 1.0, 16)
+    wide, _ = completion_logprobs(model, groups, 1.0, 16)
+    np.testing.assert_allclose(np.array(narrow)[m], np.array(wide)[:, : m.shape[1]][m], atol=1e-5)
+    per_row, _ = completion_logprobs(model, rows, 1.0, 16)
+    np.testing.assert_allclose(
+        np.array(per_row)[:, : m.shape[1]][m], np.array(narrow)[m], atol=1e-5
+    )
