@@ -24,7 +24,8 @@ rollout
               steps of 256), x KV_COPIES: when a BatchKVCache grows or merges, the old and the
               new buffer coexist (measured: 2.0-2.1 x on CPU), + the B per-prompt caches
 update (one micro-batch forward + backward)
-  gradients   trainable bytes; x2 with A > 1 (the running sum and the new micro-batch's)
+  gradients   trainable bytes; x2 with A > 1 (the running sum and the new micro-batch's:
+              `Trainer.update` keeps the sum while the next micro-batch's backward runs)
   activations per token and layer the backward pass keeps
                   a = 5*D + (H + 2*Hkv)*hd + 4*I + H*S
               (layer input, two norm outputs, residual, attention output; q, k, v; gate, up,
@@ -293,6 +294,15 @@ def activation_bytes(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes, ckp
     return (prompt_tokens + completion_tokens + gathered) * b
 
 
+def accumulation_row(cfg: TrainConfig, grads: int) -> Row:
+    """With A > 1 micro-batches the running gradient sum is held while the next micro-batch's
+    backward builds its own full set (`Trainer.update`): a second set of gradients."""
+    if cfg.optimizer.gradient_accumulation_steps == 1:
+        return Row("accumulated gradients", 0, "none: one micro-batch per update", "update")
+    note = "running sum over micro-batches, held while the next one's gradients are built"
+    return Row("accumulated gradients", grads, note, "update")
+
+
 def dynamic_rows(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes) -> list[Row]:
     """Rollout KV cache, and the update's gradients, activations and log-prob buffers."""
     ckpt = cfg.model.gradient_checkpointing
@@ -311,6 +321,7 @@ def dynamic_rows(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes) -> list
             "rollout",
         ),
         Row("gradients", grads, "one set, same dtype as the trained parameters", "update"),
+        accumulation_row(cfg, grads),
         Row(
             f"scoring activations ({'with' if ckpt else 'no'} checkpointing)",
             on if ckpt else off,
