@@ -125,6 +125,7 @@ def from_config(config: dict[str, Any], source: str) -> dict[str, Any]:
         "vocab_size": config["vocab_size"],
         "tie_word_embeddings": bool(config.get("tie_word_embeddings", False)),
         "attention_bias": bool(config.get("attention_bias", config.get("model_type") == "qwen2")),
+        "model_type": str(config.get("model_type", "")),
         "dtype": config.get("torch_dtype") or config.get("dtype") or "float32",
         "quantization": _quantization(quant),
         "source": source,
@@ -159,8 +160,10 @@ def _known(spec: str) -> dict[str, Any]:
         )
     config = dict(zip(FIELDS, KNOWN[key]))
     bits = re.search(r"-(\d+)bit$", spec.lower())
+    model_type = "qwen3" if key.startswith("qwen3") else "qwen2"
     arch = from_config(
-        {**config, "torch_dtype": "bfloat16"}, source=f"known architecture {key} (not downloaded)"
+        {**config, "torch_dtype": "bfloat16", "model_type": model_type},
+        source=f"known architecture {key} (not downloaded)",
     )
     arch["quantization"] = {"bits": int(bits.group(1)), "group_size": 64} if bits else None
     return arch

@@ -186,15 +186,35 @@ def _expand_cache(cache: object, owner: mx.array) -> object:
     return rows
 
 
+def embed_both(body: nn.Module, prompts: mx.array, inputs: mx.array) -> tuple[mx.array, mx.array]:
+    """Embeddings of the prompts and of the completion inputs (token t predicts t + 1) in one
+    lookup: each lookup's backward builds a dense [vocab, hidden] gradient, so one, not two."""
+    rows = inputs[:, :-1]
+    ids = mx.concatenate([prompts.reshape(-1), rows.reshape(-1)])
+    h = body.embed_tokens(ids)
+    split = prompts.size
+    return h[:split].reshape(*prompts.shape, -1), h[split:].reshape(*rows.shape, -1)
+
+
+def _body_passes(model: nn.Module, prompts: mx.array, inputs: mx.array) -> tuple:
+    """(args, kwargs) of the body's prompt pass and of its completion pass (token t predicts
+    t + 1); bodies known to take `input_embeddings` as they are get one embedding lookup."""
+    if layerwise_supported(model):
+        h_prompt, h_rows = embed_both(model.model, prompts, inputs)
+        return ((None,), {"input_embeddings": h_prompt}), ((None,), {"input_embeddings": h_rows})
+    return ((prompts,), {}), ((inputs[:, :-1],), {})
+
+
 def shared_prefix_hidden(
     model: nn.Module, prompts: mx.array, left_padding: mx.array, inputs: mx.array, owner: mx.array
 ) -> mx.array:
     """[N, T, D] hidden states predicting each completion token, prompts computed once."""
     body = model.model
+    (p_args, p_kwargs), (r_args, r_kwargs) = _body_passes(model, prompts, inputs)
     caches = _prompt_caches(len(body.layers), left_padding)
-    prompt_hidden = body(prompts, cache=caches)[:, -1:, :]  # predicts completion token 0
+    prompt_hidden = body(*p_args, cache=caches, **p_kwargs)[:, -1:, :]  # predicts token 0
     rows = [_expand_cache(c, owner) for c in caches]
-    completion_hidden = body(inputs[:, :-1], cache=rows)  # token t predicts token t + 1
+    completion_hidden = body(*r_args, cache=rows, **r_kwargs)
     return mx.concatenate([prompt_hidden[owner], completion_hidden], axis=1)
 
 
@@ -236,7 +256,7 @@ def shared_prefix_hidden_checkpointed(
     """`shared_prefix_hidden` under gradient checkpointing: the backward pass keeps only each
     layer's inputs (prompts once, completions once) and recomputes one layer at a time."""
     body = model.model
-    h_prompt, h_rows = body.embed_tokens(prompts), body.embed_tokens(inputs[:, :-1])
+    h_prompt, h_rows = embed_both(body, prompts, inputs)
     for layer in body.layers:
         h_prompt, h_rows = _layer_pair(layer)(h_prompt, h_rows, left_padding, owner)
     prompt_hidden = body.norm(h_prompt[:, -1:, :])  # predicts completion token 0

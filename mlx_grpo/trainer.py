@@ -284,6 +284,7 @@ class Trainer:
             value, mb_stats, g = self._grad_fn(mb.mask, mb.advantages, mb.norm, *mb.arrays, *extra)
             grads = g if grads is None else tree_map(mx.add, grads, g)
             mx.eval(grads, value, mb_stats)
+            del g  # only the running sum may outlive its micro-batch (one set, not two)
             stats.add({"policy_loss": value, **mb_stats})
             loss += value.item()
         max_norm = self.cfg.optimizer.max_grad_norm

@@ -47,6 +47,7 @@ def test_known_architectures_have_the_published_parameter_counts(repo, billions,
     monkeypatch.setattr("mlx_grpo.architecture._hub_cached_config", lambda repo: None)
     arch = read_architecture(repo)
     assert planner.total_params(arch) / 1e9 == pytest.approx(billions, rel=0.01)
+    assert arch["model_type"] == ("qwen3" if "Qwen3" in repo else "qwen2")
 
 
 def test_known_key_strips_variants():

@@ -212,3 +212,18 @@ def test_cuda_padding_gives_query_lengths_cudnn_can_differentiate(model_and_toke
     np.testing.assert_allclose(
         np.array(per_row)[:, : m.shape[1]][m], np.array(narrow)[m], atol=1e-5
     )
+
+
+def test_shared_scoring_of_other_bodies_calls_them_whole(model_and_tokenizer, monkeypatch):
+    """Bodies not known to take input embeddings get their token ids: same log-probs."""
+    import mlx_grpo.logprobs as lp
+
+    model, tok = model_and_tokenizer
+    prompts = [tok.encode("hi"), tok.encode("a longer prompt")]
+    comps = [tok.encode(t) for t in ("abc", "xyzzy!", "q")]
+    groups = lp.pack_groups(prompts, [0, 1, 1], comps)
+    m = np.array(groups.mask) > 0
+    known, _ = completion_logprobs(model, groups, 1.0, 16)
+    monkeypatch.setattr(lp, "layerwise_supported", lambda model: False)
+    other, _ = completion_logprobs(model, groups, 1.0, 16)
+    np.testing.assert_allclose(np.array(known)[m], np.array(other)[m], atol=1e-5)
