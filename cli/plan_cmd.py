@@ -82,7 +82,7 @@ def _table(plan, budget: int, note: str, model: str, arch: dict) -> Table:  # no
         "predicted peak",
         plan.peak_phase,
         f"{plan.total / 1e9:.2f}",
-        "always + " + plan.peak_phase + " (the two phases never overlap)",
+        "always + " + plan.peak_phase + " (the phases never overlap)",
         style="bold",
     )
     table.add_row("available", "", f"{budget / 1e9:.2f}", note)

@@ -14,6 +14,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from mlx_grpo.architecture import LAYERWISE_MODELS
+
 # Scored lengths are rounded up so compiled steps are reused from step to step. On CUDA,
 # cuDNN's fused attention backward needs query lengths that are multiples of 128; otherwise MLX
 # differentiates the unfused fallback, which keeps every [heads, S, S] probability matrix.
@@ -216,11 +218,6 @@ def shared_prefix_hidden(
     rows = [_expand_cache(c, owner) for c in caches]
     completion_hidden = body(*r_args, cache=rows, **r_kwargs)
     return mx.concatenate([prompt_hidden[owner], completion_hidden], axis=1)
-
-
-# Bodies that are exactly embed_tokens -> layers(h, mask, cache) -> norm, so they can be run one
-# layer at a time (the checkpointed shared-prefix path below).
-LAYERWISE_MODELS = frozenset({"qwen2", "qwen3", "llama", "mistral"})
 
 
 def layerwise_supported(model: nn.Module) -> bool:

@@ -6,13 +6,14 @@ checkpoint's). Run: B prompts x G completions, prompt P = `rollout.max_prompt_le
 (the longest prompt kept; `--prompt-length` for your data's), completion C =
 `max_completion_length` (worst case: every completion runs to the limit), A = gradient
 accumulation steps, c = `logprob_chunk_size`. Scoring shapes are padded like
-`logprobs.pack`: S = round32(P + C), Tc = round32(C); micro-batch rows R = B*G/A; tokens
-N = R*S with gradient checkpointing; without it prompts are shared (each prompt slot runs
-round32(P) tokens once, each row round32(C) completion tokens), see `activation_bytes`.
+`logprobs.pack`: S = round32(P + C), Tc = round32(C); micro-batch rows R = B*G/A. Prompts
+are shared: each of the prompt slots runs round32(P) tokens once and each row Tc completion
+tokens (checkpointing bodies outside `architecture.LAYERWISE_MODELS`: R whole rows of S).
 
-A step has two phases that never overlap (the KV cache is freed before scoring):
+A step has three phases that never overlap (the KV cache is freed before scoring, the
+activations before the optimizer step):
 
-    peak = always + max(rollout, update)
+    peak = always + max(rollout, update, optimizer)
 
 always (held for the whole run)
   weights     params x b; quantized layers: bits/8 + 2*b/group_size (scale+bias) per weight
@@ -25,21 +26,28 @@ rollout
               new buffer coexist (measured: 2.0-2.1 x on CPU), + the B per-prompt caches
 update (one micro-batch forward + backward)
   gradients   trainable bytes; x2 with A > 1 (the running sum and the new micro-batch's:
-              `Trainer.update` keeps the sum while the next micro-batch's backward runs)
+              `Trainer.update` keeps the sum while the next micro-batch's backward runs);
+              full fine-tuning adds one [V, D] buffer (the head's gradient, summed per chunk)
   activations per token and layer the backward pass keeps
                   a = 5*D + (H + 2*Hkv)*hd + 4*I + H*S
               (layer input, two norm outputs, residual, attention output; q, k, v; gate, up,
-              silu, product; the softmax probabilities of attention), times N*b, for
+              silu, product; the softmax probabilities of attention), times tokens x b, for
                   no checkpointing:  (L + BACKWARD_LAYERS) * a
                   checkpointing:     L * D + (1 + BACKWARD_LAYERS) * a
-              (checkpointing keeps only layer inputs and recomputes one layer at a time).
+              (checkpointing keeps only layer inputs and recomputes one layer at a time), plus
+              the completions' gathered copies of their prompt's keys and values.
               BACKWARD_LAYERS = 2: the layer being differentiated needs its cotangents plus the
               vjp temporaries, measured at 1.7-2.1 layers' worth on MLX's CPU backend.
   log-probs   LOGPROB_BUFFERS = 3 float32 [R, min(c, Tc), V] buffers (logits, softmax, grad)
+optimizer (the AdamW step)
+  gradients   the summed set, + its clipped copy with `max_grad_norm`
+  temporaries OPTIMIZER_SETS x trainable bytes: new m, v and parameters built before the old
+              ones are released
 
-Calibrated against `mx.get_peak_memory()` of real training steps (tests/test_planner.py): the
-two constants above are the only fitted numbers. Fused attention kernels (cuDNN on CUDA) do
-not keep H*S per token, so on a GPU the activation row is an upper bound.
+Calibrated against `mx.get_peak_memory()` of real training steps (tests/test_planner.py and
+benchmarks/bench_planner_3b_shape.py): the constants above are the only fitted numbers.
+Fused attention kernels (cuDNN on CUDA) do not keep H*S per token, so on a GPU the
+activation row is an upper bound.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlx_grpo.architecture import LAYERWISE_MODELS
 from mlx_grpo.config import TrainConfig
 from mlx_grpo.errors import UserError
 
@@ -58,6 +67,8 @@ KV_COPIES = 2.0
 BACKWARD_LAYERS = 2
 LOGPROB_BUFFERS = 3
 KV_STEP = 256
+OPTIMIZER_SETS = 2
+PHASES = ("rollout", "update", "optimizer")  # in this order; they never overlap
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 GB = 1e9
 
@@ -69,12 +80,12 @@ class Row:
     name: str
     bytes: int
     note: str
-    phase: str  # "always" | "rollout" | "update"
+    phase: str  # "always" or one of PHASES
 
 
 @dataclass
 class Plan:
-    """Rows plus the predicted peak (always + the larger of the two phases)."""
+    """Rows plus the predicted peak (always + the largest of the phases)."""
 
     rows: list[Row]
     params: int
@@ -86,7 +97,7 @@ class Plan:
 
     @property
     def peak_phase(self) -> str:
-        return "rollout" if self.phase_total("rollout") > self.phase_total("update") else "update"
+        return max(PHASES, key=self.phase_total)
 
     @property
     def total(self) -> int:
@@ -263,35 +274,67 @@ def kv_bytes(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes) -> int:
     return int(per_token * (KV_COPIES * sequences * shapes.cache + prompts))
 
 
-def activation_values(arch: dict[str, Any], attended: int, checkpointing: bool) -> int:
-    """Values kept per scored token for the backward pass, over all layers, for tokens that
-    attend to `attended` positions."""
+def layer_values(arch: dict[str, Any], attended: int) -> int:
+    """Values one layer keeps per token for its backward pass (tokens attending to
+    `attended` positions): a = 5*D + (H + 2*Hkv)*hd + 4*I + H*attended."""
     d, i, hd = arch["hidden_size"], arch["intermediate_size"], arch["head_dim"]
-    h, kv, layers = (
-        arch["num_attention_heads"],
-        arch["num_key_value_heads"],
-        arch["num_hidden_layers"],
-    )
-    per_layer = 5 * d + (h + 2 * kv) * hd + 4 * i + h * attended
+    h, kv = arch["num_attention_heads"], arch["num_key_value_heads"]
+    return 5 * d + (h + 2 * kv) * hd + 4 * i + h * attended
+
+
+def activation_values(arch: dict[str, Any], attended: int, checkpointing: bool) -> int:
+    """Values kept per scored token for the backward pass, over all layers."""
+    layers, per_layer = arch["num_hidden_layers"], layer_values(arch, attended)
     if checkpointing:
-        return layers * d + (1 + BACKWARD_LAYERS) * per_layer
+        return layers * arch["hidden_size"] + (1 + BACKWARD_LAYERS) * per_layer
     return (layers + BACKWARD_LAYERS) * per_layer
 
 
 def activation_bytes(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes, ckpt: bool) -> int:
-    """Checkpointing scores R rows of prompt + completion (S tokens each). Without it the
-    trainer shares prompts (`logprobs.shared_prefix_hidden`): each of the prompt slots runs
-    once (round32(P) tokens) and the R completions run round32(C) tokens against gathered
-    copies of their prompt's keys and values (2 x L x Hkv x hd x R x round32(P) more values)."""
-    b = dtype_bytes(cfg, arch)
-    if ckpt:
+    """Prompts shared (`logprobs.shared_prefix_hidden`): each of the prompt slots runs once
+    (round32(P) tokens) and the R completions run round32(C) tokens against gathered copies of
+    their prompt's keys and values (2 x Hkv x hd x R x round32(P) per layer: all layers without
+    checkpointing, one at a time with it). Checkpointing bodies that cannot run layer by layer
+    (`architecture.LAYERWISE_MODELS`) scores R whole rows of S tokens instead."""
+    b, layers = dtype_bytes(cfg, arch), arch["num_hidden_layers"]
+    if ckpt and arch.get("model_type") not in LAYERWISE_MODELS:
         return activation_values(arch, shapes.seq, True) * shapes.rows * shapes.seq * b
     prompt = round_up(shapes.prompt, 32)
-    prompt_tokens = shapes.prompt_slots * prompt * activation_values(arch, prompt, False)
-    completion_tokens = shapes.rows * shapes.width * activation_values(arch, shapes.seq, False)
-    kv = arch["num_key_value_heads"] * arch["head_dim"] * arch["num_hidden_layers"]
-    gathered = 2 * kv * shapes.rows * prompt
-    return (prompt_tokens + completion_tokens + gathered) * b
+    p_tokens, c_tokens = shapes.prompt_slots * prompt, shapes.rows * shapes.width
+    gathered = 2 * arch["num_key_value_heads"] * arch["head_dim"] * shapes.rows * prompt
+    if not ckpt:
+        values = p_tokens * activation_values(arch, prompt, False)
+        values += c_tokens * activation_values(arch, shapes.seq, False) + layers * gathered
+        return values * b
+    inputs = layers * arch["hidden_size"] * (p_tokens + c_tokens)
+    one_layer = p_tokens * layer_values(arch, prompt) + c_tokens * layer_values(arch, shapes.seq)
+    return (inputs + (1 + BACKWARD_LAYERS) * one_layer + gathered) * b
+
+
+def head_gradient_row(cfg: TrainConfig, arch: dict[str, Any]) -> Row:
+    """A trained output projection (full fine-tuning) gets its [V, D] gradient per log-prob
+    chunk, summed into the running one (and, tied, into the embedding lookup's): one more
+    [V, D] buffer beside the gradient set (measured 2.05 x V x D with a tied head)."""
+    if cfg.lora.fine_tune_type != "full":
+        return Row("output-projection gradient buffer", 0, "none: the head is frozen", "update")
+    size = arch["vocab_size"] * arch["hidden_size"] * dtype_bytes(cfg, arch)
+    note = f"[{arch['vocab_size']}, {arch['hidden_size']}]: summed over log-prob chunks"
+    return Row("output-projection gradient buffer", size, note, "update")
+
+
+def optimizer_rows(cfg: TrainConfig, arch: dict[str, Any], grads: int) -> list[Row]:
+    """The optimizer step: the summed gradients (clipped: a scaled copy) and AdamW's new m, v
+    and parameters, computed before the old ones are released (OPTIMIZER_SETS sets, measured)."""
+    clipped = grads if cfg.optimizer.max_grad_norm is not None else 0
+    return [
+        Row("gradients at the step", grads + clipped, "summed (+ clipped copy)", "optimizer"),
+        Row(
+            "AdamW update temporaries",
+            OPTIMIZER_SETS * grads,
+            f"{OPTIMIZER_SETS} x trainable: new m, v, parameters",
+            "optimizer",
+        ),
+    ]
 
 
 def accumulation_row(cfg: TrainConfig, grads: int) -> Row:
@@ -322,6 +365,7 @@ def dynamic_rows(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes) -> list
         ),
         Row("gradients", grads, "one set, same dtype as the trained parameters", "update"),
         accumulation_row(cfg, grads),
+        head_gradient_row(cfg, arch),
         Row(
             f"scoring activations ({'with' if ckpt else 'no'} checkpointing)",
             on if ckpt else off,
@@ -335,6 +379,7 @@ def dynamic_rows(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes) -> list
             f"{LOGPROB_BUFFERS} float32 [{shapes.rows}, {chunk}, {arch['vocab_size']}] chunks",
             "update",
         ),
+        *optimizer_rows(cfg, arch, grads),
     ]
 
 
