@@ -104,25 +104,38 @@ def test_stop_strings_end_a_completion(model_and_tokenizer):
             assert (ids[-1],) in stops
 
 
+def add_lora(model, layers: int) -> None:
+    """LoRA rank 4 on the last `layers` layers, with non-zero B matrices (so every adapter
+    gets a gradient)."""
+    from mlx.utils import tree_flatten, tree_unflatten
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    model.freeze()
+    linear_to_lora_layers(model, layers, {"rank": 4, "scale": 20.0, "dropout": 0.0})
+    mx.random.seed(3)
+    for name, p in tree_flatten(model.trainable_parameters()):
+        if name.endswith("lora_b"):
+            model.update(tree_unflatten([(name, 0.05 * mx.random.normal(p.shape))]))
+
+
+def two_groups(tok) -> tuple[list[list[int]], list[int], list[list[int]]]:
+    """Two prompts of different lengths, two completions each: (prompts, owner, completions)."""
+    prompts = [tok.encode("hi"), tok.encode("a much longer prompt, padded on the left")]
+    comps = [tok.encode(t) for t in ("abc", "xyzzy!", "q", "hello there")]
+    return prompts, [0, 0, 1, 1], comps
+
+
 def test_shared_prompt_scoring_equals_per_row_scoring(model_and_tokenizer, fresh_model):
     """Each prompt run once for its G completions gives the same log-probs and gradients."""
     import mlx.nn as nn
-    from mlx.utils import tree_flatten, tree_unflatten
-    from mlx_lm.tuner.utils import linear_to_lora_layers
+    from mlx.utils import tree_flatten
 
     from mlx_grpo.logprobs import pack_groups
 
     _, tok = model_and_tokenizer
     model = fresh_model
-    model.freeze()
-    linear_to_lora_layers(model, 2, {"rank": 4, "scale": 20.0, "dropout": 0.0})
-    mx.random.seed(3)
-    for name, p in tree_flatten(model.trainable_parameters()):
-        if name.endswith("lora_b"):
-            model.update(tree_unflatten([(name, 0.05 * mx.random.normal(p.shape))]))
-    prompts = [tok.encode("hi"), tok.encode("a much longer prompt, padded on the left")]
-    comps = [tok.encode(t) for t in ("abc", "xyzzy!", "q", "hello there")]
-    owner = [0, 0, 1, 1]
+    add_lora(model, 2)
+    prompts, owner, comps = two_groups(tok)
     rows = pack([prompts[o] for o in owner], comps)
     groups = pack_groups(prompts, owner, comps)
     m = np.array(rows.mask) > 0
@@ -149,8 +162,7 @@ def test_checkpointed_shared_scoring_equals_per_row(model_and_tokenizer, fresh_m
     recomputed in the backward pass) gives per-row scoring's log-probs and gradients; the
     gradient through the prompts' keys and values reaches every layer."""
     import mlx.nn as nn
-    from mlx.utils import tree_flatten, tree_unflatten
-    from mlx_lm.tuner.utils import linear_to_lora_layers
+    from mlx.utils import tree_flatten
 
     from mlx_grpo.logprobs import layerwise_supported, pack_groups, score_arrays, score_from_arrays
 
@@ -158,15 +170,8 @@ def test_checkpointed_shared_scoring_equals_per_row(model_and_tokenizer, fresh_m
     model = fresh_model
     assert layerwise_supported(model)
     if trainable != "full":
-        model.freeze()
-        linear_to_lora_layers(model, len(model.layers), {"rank": 4, "scale": 20.0, "dropout": 0.0})
-        mx.random.seed(3)  # non-zero B matrices, so every adapter gets a gradient
-        for name, p in tree_flatten(model.trainable_parameters()):
-            if name.endswith("lora_b"):
-                model.update(tree_unflatten([(name, 0.05 * mx.random.normal(p.shape))]))
-    prompts = [tok.encode("hi"), tok.encode("a much longer prompt, padded on the left")]
-    comps = [tok.encode(t) for t in ("abc", "xyzzy!", "q", "hello there")]
-    owner = [0, 0, 1, 1]
+        add_lora(model, len(model.layers))
+    prompts, owner, comps = two_groups(tok)
     rows = pack([prompts[o] for o in owner], comps)
     groups = pack_groups(prompts, owner, comps)
 
