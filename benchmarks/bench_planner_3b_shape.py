@@ -58,17 +58,15 @@ def build_model(path: Path, layers: int) -> Path:
     like `tests/test_planner.py::build_model`, plus the 3B's vocabulary, rope theta, context."""
     import mlx.core as mx
 
-    import mlx_grpo.tiny as tiny
     from mlx_grpo.architecture import FIELDS, KNOWN
+    from mlx_grpo.tiny import build_tiny_model
 
     vocab = dict(zip(FIELDS, KNOWN["qwen2.5-3b"]))["vocab_size"]
-    original = tiny.model_config
-    try:
-        tiny.model_config = lambda v, eos, **s: {**original(vocab, eos, **s), **QWEN25_3B_EXTRA}
-        return tiny.build_tiny_model(path, seed=0, chat_template=False, **qwen3b_shape(layers))
-    finally:
-        tiny.model_config = original
-        mx.clear_cache()
+    overrides = {"vocab_size": vocab, **QWEN25_3B_EXTRA}
+    shape = qwen3b_shape(layers)
+    path = build_tiny_model(path, seed=0, chat_template=False, overrides=overrides, **shape)
+    mx.clear_cache()
+    return path
 
 
 def write_inputs(tmp: Path) -> tuple[Path, Path]:

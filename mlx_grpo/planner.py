@@ -322,7 +322,7 @@ def head_gradient_row(cfg: TrainConfig, arch: dict[str, Any]) -> Row:
     return Row("output-projection gradient buffer", size, note, "update")
 
 
-def optimizer_rows(cfg: TrainConfig, arch: dict[str, Any], grads: int) -> list[Row]:
+def optimizer_rows(cfg: TrainConfig, grads: int) -> list[Row]:
     """The optimizer step: the summed gradients (clipped: a scaled copy) and AdamW's new m, v
     and parameters, computed before the old ones are released (OPTIMIZER_SETS sets, measured)."""
     clipped = grads if cfg.optimizer.max_grad_norm is not None else 0
@@ -379,7 +379,7 @@ def dynamic_rows(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes) -> list
             f"{LOGPROB_BUFFERS} float32 [{shapes.rows}, {chunk}, {arch['vocab_size']}] chunks",
             "update",
         ),
-        *optimizer_rows(cfg, arch, grads),
+        *optimizer_rows(cfg, grads),
     ]
 
 

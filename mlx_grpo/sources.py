@@ -241,9 +241,11 @@ def _config_files(dataset_id: str, names: list[str], split: str, config: str | N
     if wanted is not None:
         return found
     default = [name for name in found if name.split("/")[0] == DEFAULT_CONFIG_FOLDER]
+    if default:
+        return default
     folders = sorted({name.split("/")[0] for name in found if "/" in name})
-    if default or len(folders) < 2 or any("/" not in name for name in found):
-        return default or found
+    if len(folders) < 2 or any("/" not in name for name in found):
+        return found
     raise UserError(
         f"{dataset_id} has several configs ({', '.join(folders)}); choose one with data.hub_config"
     )

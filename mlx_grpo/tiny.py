@@ -77,9 +77,16 @@ def model_config(vocab_size: int, eos_id: int, **shape: int) -> dict[str, Any]:
 
 
 def build_tiny_model(
-    path: str | Path, *, seed: int = 0, chat_template: bool = True, **shape: int
+    path: str | Path,
+    *,
+    seed: int = 0,
+    chat_template: bool = True,
+    overrides: dict[str, Any] | None = None,
+    **shape: int,
 ) -> Path:
-    """Write a random-weight Qwen2 model folder (config, safetensors, tokenizer) to `path`."""
+    """Write a random-weight Qwen2 model folder (config, safetensors, tokenizer) to `path`.
+    `overrides` replaces config.json keys (a real model's vocabulary or rope theta: the
+    tokenizer still only uses the first ids)."""
     import mlx.core as mx
     from mlx_lm.models import qwen2
     from mlx_lm.utils import save_config, save_model
@@ -87,7 +94,7 @@ def build_tiny_model(
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     eos_id = _write_tokenizer(path, chat_template)
-    config = model_config(256 + len(SPECIAL_TOKENS), eos_id, **shape)
+    config = {**model_config(256 + len(SPECIAL_TOKENS), eos_id, **shape), **(overrides or {})}
     mx.random.seed(seed)
     model = qwen2.Model(qwen2.ModelArgs.from_dict(config))
     mx.eval(model.parameters())

@@ -146,7 +146,8 @@ class Trainer:
         use_old, use_ref = obj.num_iterations > 1, obj.beta > 0
         temperature, chunk = self.cfg.rollout.temperature, obj.logprob_chunk_size
 
-        n_arrays, ckpt = (4 if self.shared_prompts else 3), self.cfg.model.gradient_checkpointing
+        n_arrays = 4 if self.shared_prompts else 3
+        ckpt = self.cfg.model.gradient_checkpointing
 
         def loss_fn(model, mask, adv, norm, *rest):
             # rest: the scorer's arrays, then old log-probs (mu > 1) and/or reference (beta > 0)

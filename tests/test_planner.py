@@ -292,14 +292,10 @@ MEASURED = [
 
 def build_model(path: Path, vocab: int, shape: dict) -> Path:
     """A random Qwen2 folder with a realistic-ish vocabulary (the tokenizer uses ids < 259)."""
-    import mlx_grpo.tiny as tiny
+    from mlx_grpo.tiny import build_tiny_model
 
-    original = tiny.model_config
-    try:
-        tiny.model_config = lambda v, eos, **s: original(vocab, eos, **s)
-        return tiny.build_tiny_model(path, seed=0, chat_template=False, **shape)
-    finally:
-        tiny.model_config = original
+    overrides = {"vocab_size": vocab}
+    return build_tiny_model(path, seed=0, chat_template=False, overrides=overrides, **shape)
 
 
 def measure_peak(config_path: str) -> str:
