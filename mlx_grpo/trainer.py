@@ -95,6 +95,7 @@ class Trainer:
         rows, self.eval_rows = split_rows(
             load_rows(cfg.data, cfg.seed), cfg.data.eval_size, cfg.seed
         )
+        mx.random.seed(cfg.seed)  # adapter initialisation draws random numbers: seed it too
         self.policy: Policy = load_policy(cfg.model, cfg.lora)
         # each prompt scored once for its G completions; under gradient checkpointing that
         # needs a body run layer by layer, else rows are scored whole with mlx-lm's checkpoint
