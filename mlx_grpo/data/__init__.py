@@ -1,0 +1,1 @@
+"""Where prompts come from: sources (files, hub), built-in tasks, templates, the prompt stream."""

@@ -1,0 +1,1 @@
+"""Inference on a trained model: chat sessions, batch generation, evaluation."""

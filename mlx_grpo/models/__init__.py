@@ -1,0 +1,1 @@
+"""Loading models: one resolver for every model spec, the trained Policy, tiny random models."""

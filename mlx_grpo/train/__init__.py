@@ -1,0 +1,1 @@
+"""Training: rollout -> rewards -> advantages -> the training batch -> updates, and the loop."""
