@@ -4,7 +4,7 @@ Builds a random-weight Qwen2 folder with Qwen2.5-3B's exact widths (hidden 2048,
 16 query / 2 key-value heads of 128, vocabulary 151936, tied embeddings, qkv bias, rope theta
 1e6) but only `--layers` transformer blocks, loads the real `configs/qwen2.5-3b-h100.yaml`
 with the few overrides a 2-core CPU forces (printed; see `overrides`), runs two real training
-steps with `mlx_grpo.trainer.Trainer` in a fresh process (so no stray arrays count) and
+steps with `mlx_grpo.train.trainer.Trainer` in a fresh process (so no stray arrays count) and
 compares the max `peak_memory_gb` with `planner.plan(cfg, read_architecture(path), prompt)`,
 exactly as `tests/test_planner.py` does. It also notes the peak so far at the end of each
 rollout and just before each optimizer step (no reset, so the step's peak is untouched): the
@@ -44,7 +44,7 @@ def alternating(prompts, completions, answers, **extras):
 
 def qwen3b_shape(layers: int) -> dict[str, int]:
     """Qwen2.5-3B's widths from `architecture.KNOWN`, with `layers` transformer blocks."""
-    from mlx_grpo.architecture import FIELDS, KNOWN
+    from mlx_grpo.plan.architecture import FIELDS, KNOWN
 
     known = dict(zip(FIELDS, KNOWN["qwen2.5-3b"]))
     keys = ("hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads")
@@ -58,8 +58,8 @@ def build_model(path: Path, layers: int) -> Path:
     like `tests/test_planner.py::build_model`, plus the 3B's vocabulary, rope theta, context."""
     import mlx.core as mx
 
-    from mlx_grpo.architecture import FIELDS, KNOWN
-    from mlx_grpo.tiny import build_tiny_model
+    from mlx_grpo.models.tiny import build_tiny_model
+    from mlx_grpo.plan.architecture import FIELDS, KNOWN
 
     vocab = dict(zip(FIELDS, KNOWN["qwen2.5-3b"]))["vocab_size"]
     overrides = {"vocab_size": vocab, **QWEN25_3B_EXTRA}
@@ -121,7 +121,7 @@ def measure(sets: list[str], run_dir: Path) -> dict[str, Any]:
     import mlx.core as mx
 
     from mlx_grpo.config import load_config
-    from mlx_grpo.trainer import Trainer
+    from mlx_grpo.train.trainer import Trainer
 
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(load_config(CONFIG, sets), run_dir)
@@ -170,7 +170,7 @@ def report(plan: Any, result: dict[str, Any], sets: list[str], args: Any) -> str
     """The plan's rows, predicted vs measured, and the per-step timing split."""
     from common import machine
 
-    from mlx_grpo.planner import render_text
+    from mlx_grpo.plan.memory import render_text
 
     predicted = plan.total / GB
     measured = max(m["peak_memory_gb"] for m in result["steps"])
@@ -210,9 +210,9 @@ def main() -> None:
         sets = json.loads((args.measure / "sets.json").read_text())
         print(json.dumps(measure(sets, args.measure / "run")))
         return
-    from mlx_grpo.architecture import read_architecture
     from mlx_grpo.config import load_config
-    from mlx_grpo.planner import plan
+    from mlx_grpo.plan.architecture import read_architecture
+    from mlx_grpo.plan.memory import plan
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="plan3b-") as name:

@@ -18,7 +18,7 @@ from common import machine, random_model, timed
 from mlx_lm.generate import batch_generate, generate_step
 from mlx_lm.sample_utils import make_sampler
 
-from mlx_grpo.rollout import Sampling, generate_groups
+from mlx_grpo.train.rollout import Sampling, generate_groups
 
 SHAPE = {
     "model_type": "qwen2", "hidden_size": 512, "num_hidden_layers": 8,

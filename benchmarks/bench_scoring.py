@@ -24,7 +24,7 @@ import mlx.nn as nn
 from common import QWEN25_05B, machine, random_model, timed
 from mlx_lm.tuner.utils import linear_to_lora_layers
 
-from mlx_grpo.logprobs import pack, pack_groups, score_arrays, score_from_arrays
+from mlx_grpo.train.logprobs import pack, pack_groups, score_arrays, score_from_arrays
 
 VARIANTS = ("rows", "rows+ckpt", "shared", "shared+ckpt")
 

@@ -1,6 +1,6 @@
 """`mlx-grpo chat`: talk to a base model, a model plus adapters of any checkpoint of a run, a
-fused model or a 4-bit converted one. Flags are parsed here; the engine is `mlx_grpo.chat`
-and the terminal side `mlx_grpo.chat_view`.
+fused model or a 4-bit converted one. Flags are parsed here; the engine is `mlx_grpo.infer.chat`
+and the terminal side `mlx_grpo.cli.chat_view`.
 """
 
 from __future__ import annotations
@@ -52,9 +52,10 @@ def chat(
     trace_tokens: Path | None = typer.Option(None, "--trace-tokens", hidden=True),
 ) -> None:
     """Talk to a model; see the examples below."""
-    from mlx_grpo import chat as engine
-    from mlx_grpo import loading
-    from mlx_grpo.chat_view import ChatView, chat_loop
+    from mlx_grpo.cli.chat_view import ChatView, chat_loop
+
+    from mlx_grpo.infer import chat as engine
+    from mlx_grpo.models import loading
 
     loaded = model_flags.load_from_flags(model, adapter, run, step)
     source = loaded.source

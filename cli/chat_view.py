@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 
 from rich.console import Console
 
-from mlx_grpo.chat import ChatSession, TurnStats, is_command, run_command
 from mlx_grpo.errors import UserError
+from mlx_grpo.infer.chat import ChatSession, TurnStats, is_command, run_command
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 PROMPT = ">>> "  # plain: colour codes confuse libedit's line editing on macOS

@@ -47,7 +47,7 @@ def demo_overrides(model: str | None, steps: int | None, run_name: str) -> list[
 
 def held_out_score(trainer: Any, examples: list[Any]) -> Score:
     """Greedy accuracy (tagged answer correct) and format rate on `examples`."""
-    from mlx_grpo.evaluate import evaluate
+    from mlx_grpo.infer.evaluate import evaluate
 
     cfg: TrainConfig = trainer.cfg
     correct = next((r for r in cfg.rewards if r.name == "math_correct"), None)

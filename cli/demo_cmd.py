@@ -31,11 +31,11 @@ def demo(
     ),
 ) -> None:
     """Run the offline demo."""
+    from mlx_grpo.cli import demo as d
     from mlx_grpo.cli.train_cmd import run_training
 
-    from mlx_grpo import demo as d
-    from mlx_grpo.run import plan_new_run
-    from mlx_grpo.trainer import Trainer
+    from mlx_grpo.train.loop import plan_new_run
+    from mlx_grpo.train.trainer import Trainer
 
     console = Console()
     overrides = d.demo_overrides(model, steps, run_name or d.default_run_name()) + overrides
@@ -60,7 +60,7 @@ def demo(
 
 
 def _report(console: Console, run_dir: Path, before, after) -> None:  # noqa: ANN001
-    from mlx_grpo import demo as d
+    from mlx_grpo.cli import demo as d
 
     table = Table(title=f"held-out arithmetic problems (n = {after.problems}, greedy)")
     table.add_column("")

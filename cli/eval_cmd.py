@@ -46,7 +46,7 @@ def eval_command(
     """Evaluate a model on a dataset."""
     import mlx.core as mx
 
-    from mlx_grpo.evaluate import evaluate
+    from mlx_grpo.infer.evaluate import evaluate
     from mlx_grpo.rewards import resolve_reward
 
     correctness = resolve_reward(reward)
@@ -81,8 +81,8 @@ def _examples(
     seed: int,
 ) -> list[Any]:
     from mlx_grpo.config import DataConfig
-    from mlx_grpo.data import build_examples, load_rows
-    from mlx_grpo.loading import pick_template
+    from mlx_grpo.data.examples import build_examples, load_rows
+    from mlx_grpo.models.loading import pick_template
 
     chosen = pick_template(loaded.tokenizer, None if template == "auto" else template)
     cfg = DataConfig(

@@ -41,7 +41,7 @@ def generate_command(
     """Generate completions for a file of prompts."""
     import mlx.core as mx
 
-    from mlx_grpo import generation
+    from mlx_grpo.infer import generation
 
     lines = generation.read_prompts(prompts)
     loaded = model_flags.load_from_flags(model, adapter, run, step)
@@ -65,9 +65,9 @@ def generate_command(
 
 def _encode(loaded, lines, template, system, path):  # noqa: ANN001, ANN202
     from mlx_grpo.config import DataConfig
-    from mlx_grpo.data import encode_prompt, render_prompt
-    from mlx_grpo.generation import PromptItem
-    from mlx_grpo.loading import context_limit, pick_template
+    from mlx_grpo.data.examples import encode_prompt, render_prompt
+    from mlx_grpo.infer.generation import PromptItem
+    from mlx_grpo.models.loading import context_limit, pick_template
 
     chosen = pick_template(loaded.tokenizer, None if template == "auto" else template)
     cfg = DataConfig(train=str(path), template=chosen, system_prompt=system)  # type: ignore[arg-type]
@@ -86,7 +86,7 @@ def _encode(loaded, lines, template, system, path):  # noqa: ANN001, ANN202
 
 def _sampling(tokenizer, temp: float, top_p: float, max_tokens: int):  # noqa: ANN001, ANN202
     from mlx_grpo.config import RolloutConfig
-    from mlx_grpo.rollout import sampling_from_config
+    from mlx_grpo.train.rollout import sampling_from_config
 
     if temp == 0:
         cfg = RolloutConfig(max_completion_length=max_tokens)

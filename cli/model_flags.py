@@ -19,7 +19,7 @@ STEP = typer.Option("latest", "--step", help="Checkpoint step of --run, or lates
 
 def load_from_flags(model: str | None, adapter: Path | None, run: Path | None, step: str) -> Any:
     """Resolve the flags to a model (+ adapters) and load it; returns a `LoadedModel`."""
-    from mlx_grpo import loading
+    from mlx_grpo.models import loading
 
     if step != "latest" and run is None:
         raise UserError("--step needs --run RUN_DIR")

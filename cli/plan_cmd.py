@@ -48,10 +48,10 @@ def plan_command(
     ),
 ) -> None:
     """Predict peak training memory and whether it fits."""
-    from mlx_grpo import planner
-    from mlx_grpo.architecture import read_architecture
     from mlx_grpo.config import load_config
     from mlx_grpo.errors import UserError
+    from mlx_grpo.plan import memory as planner
+    from mlx_grpo.plan.architecture import read_architecture
 
     if memory and device:
         raise UserError("give --memory or --device, not both")

@@ -47,7 +47,7 @@ def train(
     ),
 ) -> None:
     """Train a model with GRPO."""
-    from mlx_grpo.run import plan_new_run, plan_resume
+    from mlx_grpo.train.loop import plan_new_run, plan_resume
 
     if config is None and resume is None:
         raise UserError("give a config with --config FILE, or a run to continue with --resume DIR")
@@ -55,7 +55,7 @@ def train(
         raise UserError("--config and --resume exclude each other (a run keeps its own config)")
     plan = plan_resume(resume, overrides) if resume else plan_new_run(config, overrides)
     if not force:
-        from mlx_grpo.planner import check_before_training
+        from mlx_grpo.plan.memory import check_before_training
 
         check_before_training(plan.cfg, memory)
     run_training(plan, Console())
@@ -64,9 +64,10 @@ def train(
 def run_training(plan, console: Console, trainer=None):  # noqa: ANN001, ANN201 - lazy imports
     """Build the trainer (unless given), train to the configured step count, checkpoint,
     summarize; returns the trainer."""
-    from mlx_grpo.live import LiveView, summary_table
-    from mlx_grpo.run import graceful_interrupt, set_aside_metrics_after
-    from mlx_grpo.trainer import Trainer
+    from mlx_grpo.cli.live_view import LiveView, summary_table
+
+    from mlx_grpo.train.loop import graceful_interrupt, set_aside_metrics_after
+    from mlx_grpo.train.trainer import Trainer
 
     cfg, run_dir = plan.cfg, plan.run_dir
     if trainer is None:
@@ -102,7 +103,7 @@ def run_training(plan, console: Console, trainer=None):  # noqa: ANN001, ANN201 
 
 
 def _describe(console: Console, trainer) -> None:  # noqa: ANN001
-    from mlx_grpo.model import trainable_count
+    from mlx_grpo.models.policy import trainable_count
 
     trainable, total = trainable_count(trainer.policy.model)
     cfg = trainer.cfg

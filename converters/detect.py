@@ -35,7 +35,7 @@ class Source:
 
 def resolve_base(spec: str, near: Path) -> Path:
     """A base-model spec (`builtin:NAME`, a path, or a hub id) -> a local folder."""
-    from mlx_grpo.tiny import BUILTIN_PREFIX, resolve_builtin
+    from mlx_grpo.models.tiny import BUILTIN_PREFIX, resolve_builtin
 
     if spec.startswith(BUILTIN_PREFIX):
         try:

@@ -26,7 +26,7 @@ class SmolLMUnavailable(UserError):
 
 def wheels_dir() -> Path:
     """Where downloaded wheels are kept: `<mlx-grpo cache>/wheels`."""
-    from mlx_grpo.tiny import cache_dir
+    from mlx_grpo.models.tiny import cache_dir
 
     return cache_dir() / "wheels"
 

@@ -14,7 +14,7 @@ import pexpect
 import pytest
 from mlx_grpo.cli.main import main
 
-from mlx_grpo.tiny import build_tiny_model
+from mlx_grpo.models.tiny import build_tiny_model
 
 pytestmark = pytest.mark.e2e
 CHAT = [sys.executable, "-m", "mlx_grpo.cli.main", "chat"]

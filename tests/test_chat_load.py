@@ -10,18 +10,18 @@ import mlx.core as mx
 import pytest
 from mlx.utils import tree_flatten, tree_unflatten
 
-from mlx_grpo.chat import (
+from mlx_grpo.errors import UserError
+from mlx_grpo.infer.chat import (
     ChatSession,
     ChatSettings,
 )
-from mlx_grpo.errors import UserError
-from mlx_grpo.loading import (
+from mlx_grpo.models.loading import (
     context_limit,
     load_model_source,
     pick_template,
     resolve_source,
 )
-from mlx_grpo.tiny import build_tiny_model
+from mlx_grpo.models.tiny import build_tiny_model
 
 LORA = {"rank": 4, "scale": 20.0, "dropout": 0.0}
 

@@ -8,22 +8,22 @@ from typing import Any
 
 import mlx.core as mx
 import pytest
+from mlx_grpo.cli.chat_view import ThinkSplitter
 
-from mlx_grpo.chat import (
+from mlx_grpo.data.templates import R1_ZERO_TEMPLATE, render_r1, render_r1_conversation
+from mlx_grpo.errors import UserError
+from mlx_grpo.infer.chat import (
     ChatSession,
     ChatSettings,
     is_command,
     run_command,
 )
-from mlx_grpo.chat_view import ThinkSplitter
-from mlx_grpo.errors import UserError
-from mlx_grpo.loading import (
+from mlx_grpo.models.loading import (
     load_model_source,
     pick_template,
     resolve_source,
 )
-from mlx_grpo.templates import R1_ZERO_TEMPLATE, render_r1, render_r1_conversation
-from mlx_grpo.tiny import build_tiny_model
+from mlx_grpo.models.tiny import build_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 from types import SimpleNamespace
 
+from mlx_grpo.cli.chat_view import ChatView
 from rich.console import Console
 
-from mlx_grpo.chat import ChatSettings, TurnStats
-from mlx_grpo.chat_view import ChatView
+from mlx_grpo.infer.chat import ChatSettings, TurnStats
 
 PIECES = ["<thi", "nk>two plus", " two</think>", "The answer is 4."]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from mlx_grpo.cli.main import main
 
-from mlx_grpo.tiny import build_tiny_model
+from mlx_grpo.models.tiny import build_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from converters_fixtures import logits
 from mlx_grpo.converters import ConvertOptions, QuantSpec, convert
 from mlx_lm import load
 
-from mlx_grpo.tiny import build_tiny_model
+from mlx_grpo.models.tiny import build_tiny_model
 
 # Documented tolerances on fixed prompts (16 positions) for a random 256-wide, 4-layer Qwen2,
 # group size 64, as fractions of the float logits' std (~1.0). Measured (seed 0):

@@ -13,7 +13,7 @@ from mlx_grpo.converters import ConvertOptions, QuantSpec, convert
 from mlx_lm import load
 
 from mlx_grpo.errors import UserError
-from mlx_grpo.tiny import build_tiny_model
+from mlx_grpo.models.tiny import build_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from conftest import write_jsonl
 from mlx_lm import load
 
 from mlx_grpo.config import DataConfig
-from mlx_grpo.data import PromptStream, build_examples, load_rows, split_rows
+from mlx_grpo.data.examples import PromptStream, build_examples, load_rows, split_rows
 from mlx_grpo.errors import UserError
 
 
@@ -52,7 +52,7 @@ def test_builtin_task_rows_are_seeded():
 
 
 def test_hub_ids_go_to_the_hub_loader(monkeypatch):
-    import mlx_grpo.data as data
+    import mlx_grpo.data.examples as data
 
     seen = {}
 

@@ -58,7 +58,7 @@ def test_demo_pipeline_raises_the_reward(tmp_path, smollm2_available):
 
 
 def test_demo_curve_and_overrides(tmp_path):
-    from mlx_grpo.demo import demo_overrides, reward_curve
+    from mlx_grpo.cli.demo import demo_overrides, reward_curve
 
     (tmp_path / "metrics.jsonl").write_text(
         "".join(

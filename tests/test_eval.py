@@ -7,8 +7,8 @@ import json
 import pytest
 from conftest import read_metrics, write_jsonl
 
-from mlx_grpo.emergence import emergence_metrics
-from mlx_grpo.evaluate import pass_at_k
+from mlx_grpo.infer.emergence import emergence_metrics
+from mlx_grpo.infer.evaluate import pass_at_k
 
 
 def test_pass_at_k_estimator():

@@ -11,7 +11,7 @@ from mlx.utils import tree_flatten
 
 from mlx_grpo.config import LoraConfig, ModelConfig
 from mlx_grpo.errors import UserError
-from mlx_grpo.model import adapter_config, adapters_disabled, frozen_copy, load_policy
+from mlx_grpo.models.policy import adapter_config, adapters_disabled, frozen_copy, load_policy
 
 
 def _trainable(model) -> list[str]:

@@ -15,7 +15,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from mlx_grpo.objective import (
+from mlx_grpo.train.objective import (
     LossSettings,
     group_advantages,
     grpo_loss,

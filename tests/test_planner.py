@@ -12,10 +12,10 @@ import pytest
 import yaml
 from conftest import write_jsonl
 
-from mlx_grpo import planner
-from mlx_grpo.architecture import known_key, read_architecture
 from mlx_grpo.config import from_dict, load_config
 from mlx_grpo.errors import UserError
+from mlx_grpo.plan import memory as planner
+from mlx_grpo.plan.architecture import known_key, read_architecture
 
 GB = 1e9
 PARITY_REWARD = """
@@ -44,7 +44,7 @@ def cfg_of(**sections) -> object:
     ],
 )
 def test_known_architectures_have_the_published_parameter_counts(repo, billions, monkeypatch):
-    monkeypatch.setattr("mlx_grpo.architecture._hub_cached_config", lambda repo: None)
+    monkeypatch.setattr("mlx_grpo.plan.architecture._hub_cached_config", lambda repo: None)
     arch = read_architecture(repo)
     assert planner.total_params(arch) / 1e9 == pytest.approx(billions, rel=0.01)
     assert arch["model_type"] == ("qwen3" if "Qwen3" in repo else "qwen2")
@@ -56,7 +56,7 @@ def test_known_key_strips_variants():
 
 
 def test_mlx_community_4bit_id_is_planned_as_quantized(monkeypatch):
-    monkeypatch.setattr("mlx_grpo.architecture._hub_cached_config", lambda repo: None)
+    monkeypatch.setattr("mlx_grpo.plan.architecture._hub_cached_config", lambda repo: None)
     arch = read_architecture("mlx-community/Qwen2.5-3B-Instruct-4bit")
     assert arch["quantization"] == {"bits": 4, "group_size": 64}
     lora = cfg_of(model={"path": "x"})
@@ -65,7 +65,7 @@ def test_mlx_community_4bit_id_is_planned_as_quantized(monkeypatch):
 
 
 def test_local_folder_is_read_from_config_json_only(tmp_path):
-    from mlx_grpo.tiny import model_config
+    from mlx_grpo.models.tiny import model_config
 
     (tmp_path / "config.json").write_text(json.dumps(model_config(259, 0, hidden_size=128)))
     arch = read_architecture(str(tmp_path))  # no weights in the folder: never opened
@@ -85,7 +85,7 @@ def test_model_folder_without_config_json_is_a_user_error(tmp_path):
 
 
 def test_unknown_hub_model_asks_for_a_local_path(monkeypatch):
-    monkeypatch.setattr("mlx_grpo.architecture._hub_cached_config", lambda repo: None)
+    monkeypatch.setattr("mlx_grpo.plan.architecture._hub_cached_config", lambda repo: None)
     with pytest.raises(UserError, match="local model folder"):
         read_architecture("someone/MysteryLM-2B")
 
@@ -128,7 +128,7 @@ QWEN3B = {
 
 
 def _arch3b(monkeypatch):
-    monkeypatch.setattr("mlx_grpo.architecture._hub_cached_config", lambda repo: None)
+    monkeypatch.setattr("mlx_grpo.plan.architecture._hub_cached_config", lambda repo: None)
     return read_architecture("Qwen/Qwen2.5-3B")
 
 
@@ -225,7 +225,7 @@ def test_plan_cli_exit_codes(tmp_path, run_cli, capsys):
 
 
 def test_shipped_configs_fit_the_device_in_their_header(monkeypatch):
-    monkeypatch.setattr("mlx_grpo.architecture._hub_cached_config", lambda repo: None)
+    monkeypatch.setattr("mlx_grpo.plan.architecture._hub_cached_config", lambda repo: None)
     configs = sorted(Path("configs").glob("qwen2.5-*.yaml"))
     assert len(configs) >= 5
     for path in configs:
@@ -292,7 +292,7 @@ MEASURED = [
 
 def build_model(path: Path, vocab: int, shape: dict) -> Path:
     """A random Qwen2 folder with a realistic-ish vocabulary (the tokenizer uses ids < 259)."""
-    from mlx_grpo.tiny import build_tiny_model
+    from mlx_grpo.models.tiny import build_tiny_model
 
     overrides = {"vocab_size": vocab}
     return build_tiny_model(path, seed=0, chat_template=False, overrides=overrides, **shape)
@@ -300,7 +300,7 @@ def build_model(path: Path, vocab: int, shape: dict) -> Path:
 
 def measure_peak(config_path: str) -> str:
     """Two real training steps in a fresh process; JSON with the max `peak_memory_gb`."""
-    from mlx_grpo.trainer import Trainer
+    from mlx_grpo.train.trainer import Trainer
 
     cfg = load_config(config_path)
     trainer = Trainer(cfg, Path(config_path).parent)
@@ -352,7 +352,7 @@ def test_prediction_within_20_percent_of_measured_peak(tmp_path, shape, sections
 
 def test_an_unknown_hub_model_does_not_block_training() -> None:
     from mlx_grpo.config import load_config
-    from mlx_grpo.planner import check_before_training
+    from mlx_grpo.plan.memory import check_before_training
 
     cfg = load_config(None, ["data.train=x.jsonl", "model.path=someone/not-cached-model"])
     check_before_training(cfg, "1MB")  # nothing to plan with: training downloads it first

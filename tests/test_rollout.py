@@ -8,8 +8,8 @@ import pytest
 from mlx_lm import load
 
 from mlx_grpo.config import RolloutConfig
-from mlx_grpo.logprobs import completion_logprobs, full_logits_logprobs, pack
-from mlx_grpo.rollout import generate_groups, sampling_from_config
+from mlx_grpo.train.logprobs import completion_logprobs, full_logits_logprobs, pack
+from mlx_grpo.train.rollout import generate_groups, sampling_from_config
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_shared_prompt_scoring_equals_per_row_scoring(model_and_tokenizer, fresh
     import mlx.nn as nn
     from mlx.utils import tree_flatten
 
-    from mlx_grpo.logprobs import pack_groups
+    from mlx_grpo.train.logprobs import pack_groups
 
     _, tok = model_and_tokenizer
     model = fresh_model
@@ -164,7 +164,12 @@ def test_checkpointed_shared_scoring_equals_per_row(model_and_tokenizer, fresh_m
     import mlx.nn as nn
     from mlx.utils import tree_flatten
 
-    from mlx_grpo.logprobs import layerwise_supported, pack_groups, score_arrays, score_from_arrays
+    from mlx_grpo.train.logprobs import (
+        layerwise_supported,
+        pack_groups,
+        score_arrays,
+        score_from_arrays,
+    )
 
     _, tok = model_and_tokenizer
     model = fresh_model
@@ -197,7 +202,7 @@ def test_checkpointed_shared_scoring_equals_per_row(model_and_tokenizer, fresh_m
 def test_cuda_padding_gives_query_lengths_cudnn_can_differentiate(model_and_tokenizer):
     """On CUDA every attention query length is a multiple of 128 (cuDNN's fused backward);
     the extra padding changes no log-prob."""
-    from mlx_grpo.logprobs import pack_groups, pad_multiple
+    from mlx_grpo.train.logprobs import pack_groups, pad_multiple
 
     model, tok = model_and_tokenizer
     assert pad_multiple(on_cuda=True) == 128 and pad_multiple(on_cuda=False) == 32
@@ -221,7 +226,7 @@ def test_cuda_padding_gives_query_lengths_cudnn_can_differentiate(model_and_toke
 
 def test_shared_scoring_of_other_bodies_calls_them_whole(model_and_tokenizer, monkeypatch):
     """Bodies not known to take input embeddings get their token ids: same log-probs."""
-    import mlx_grpo.logprobs as lp
+    import mlx_grpo.train.logprobs as lp
 
     model, tok = model_and_tokenizer
     prompts = [tok.encode("hi"), tok.encode("a longer prompt")]

@@ -10,8 +10,8 @@ import huggingface_hub
 import pytest
 from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
 
+from mlx_grpo.data.sources import gold_answer, gold_from_gsm8k, gold_from_math, hub_rows, read_rows
 from mlx_grpo.errors import UserError
-from mlx_grpo.sources import gold_answer, gold_from_gsm8k, gold_from_math, hub_rows, read_rows
 
 GSM8K_ROWS = [
     {
@@ -289,7 +289,7 @@ def test_h100_config_trains_on_gsm8k_and_math_as_published(tmp_path, monkeypatch
     """configs/qwen2.5-3b-h100.yaml's two hub datasets, in their hub layouts, give rows whose
     right answers its rewards score fully."""
     from mlx_grpo.config import load_config
-    from mlx_grpo.data import load_rows
+    from mlx_grpo.data.examples import load_rows
     from mlx_grpo.rewards import build_rewards, score
 
     gsm8k = {"main/train-00000-of-00001.parquet": write_parquet(tmp_path / "g.parquet", GSM8K_ROWS)}

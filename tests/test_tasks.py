@@ -6,10 +6,10 @@ import re
 
 import pytest
 
+from mlx_grpo.data.tasks import TASKS, arithmetic, countdown, generate_task
 from mlx_grpo.errors import UserError
 from mlx_grpo.rewards.countdown import check
 from mlx_grpo.rewards.math import math_correct
-from mlx_grpo.tasks import TASKS, arithmetic, countdown, generate_task
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))

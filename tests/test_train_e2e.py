@@ -214,7 +214,7 @@ def test_gradient_checkpointing_trains_like_without(
     block = qwen2.TransformerBlock  # mlx-lm's grad_checkpoint patches the class: undo it after
     monkeypatch.setattr(block, "__call__", block.__call__)
     if not layerwise:
-        monkeypatch.setattr("mlx_grpo.trainer.layerwise_supported", lambda model: False)
+        monkeypatch.setattr("mlx_grpo.train.trainer.layerwise_supported", lambda model: False)
     runs = {}
     for ckpt in (False, True):
         (tmp_path / str(ckpt)).mkdir()

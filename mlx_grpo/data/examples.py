@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from mlx_grpo.config import DataConfig
+from mlx_grpo.data.sources import SUFFIXES, hub_rows, read_rows
 from mlx_grpo.errors import UserError
-from mlx_grpo.sources import SUFFIXES, hub_rows, read_rows
 
 BUILTIN = "builtin:"
 
@@ -42,7 +42,7 @@ def load_rows(cfg: DataConfig, seed: int) -> list[dict]:
 def load_source(spec: str, cfg: DataConfig, seed: int) -> list[dict]:
     """Rows of one source: a local file, a built-in task, or a hub dataset."""
     if spec.startswith(BUILTIN):
-        from mlx_grpo.tasks import generate_task
+        from mlx_grpo.data.tasks import generate_task
 
         return generate_task(spec.removeprefix(BUILTIN), cfg.num_examples, seed, cfg.difficulty)
     path = Path(spec).expanduser()
@@ -80,7 +80,7 @@ def render_prompt(tokenizer: Any, prompt: str, cfg: DataConfig) -> str:
     if cfg.template == "custom":
         return (cfg.prompt_template or "{prompt}").replace("{prompt}", prompt)
     if cfg.template == "r1":
-        from mlx_grpo.templates import render_r1
+        from mlx_grpo.data.templates import render_r1
 
         return render_r1(prompt)
     if not getattr(tokenizer, "chat_template", None):

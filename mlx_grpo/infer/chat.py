@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlx_grpo.data.templates import render_plain_conversation, render_r1_conversation
 from mlx_grpo.errors import UserError
-from mlx_grpo.templates import render_plain_conversation, render_r1_conversation
 
 STOP_STRINGS = {"chat": (), "r1": ("</answer>",), "plain": ()}
 NEAR_LIMIT = 0.85

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from mlx_grpo.config import RolloutConfig
-from mlx_grpo.data import Example
-from mlx_grpo.emergence import emergence_metrics
+from mlx_grpo.data.examples import Example
+from mlx_grpo.infer.emergence import emergence_metrics
 from mlx_grpo.rewards.custom import RewardFn, call_safely
 from mlx_grpo.rewards.format import r1_format_strict
-from mlx_grpo.rollout import (
+from mlx_grpo.train.rollout import (
     Sampling,
     decode_completions,
     generate_groups,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlx_grpo.errors import UserError
-from mlx_grpo.rollout import Sampling, decode_completions, generate_groups
+from mlx_grpo.train.rollout import Sampling, decode_completions, generate_groups
 
 
 @dataclass

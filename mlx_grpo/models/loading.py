@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlx_grpo.errors import UserError
-from mlx_grpo.tiny import BUILTIN_PREFIX, resolve_builtin
+from mlx_grpo.models.tiny import BUILTIN_PREFIX, resolve_builtin
 
 TEMPLATES = ("chat", "r1", "plain")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -108,7 +108,7 @@ def _source_from_run(run_dir: Path, model: str | None, step: str | int) -> Model
     config = read_run_config(run_dir)
     data = config.get("data") or {}
     model = model or (config.get("model") or {}).get("path")
-    from mlx_grpo.checkpoint import step_dir  # checkpoint -> model -> loading: import late
+    from mlx_grpo.train.checkpoint import step_dir  # checkpoint -> model -> loading: import late
 
     checkpoint = step_dir(run_dir, step)
     label = f"{run_dir.name} @ {checkpoint.name}"

@@ -2,7 +2,7 @@
 
 `read_architecture(spec)` answers from, in order:
 
-1. `builtin:<name>`: the tiny model's shape from `mlx_grpo.tiny.BUILTIN_SHAPES` (nothing built);
+1. `builtin:<name>`: the tiny model's shape from `models.tiny.BUILTIN_SHAPES` (nothing built);
 2. a local model folder: its `config.json` (weights are never opened);
 3. a Hugging Face id already in the hub cache: the cached `config.json`;
 4. a Hugging Face id of a known architecture (`KNOWN`: Qwen2.5 0.5B-7B, Qwen3 0.6B-4B, with
@@ -57,7 +57,7 @@ VARIANT_SUFFIX = re.compile(r"(-(instruct|base|chat|mlx|bf16|fp16|\d+bit|gguf))+
 
 def read_architecture(spec: str) -> dict[str, Any]:
     """The architecture of `model.path` (see the module docstring for the lookup order)."""
-    from mlx_grpo.tiny import BUILTIN_PREFIX
+    from mlx_grpo.models.tiny import BUILTIN_PREFIX
 
     if spec.startswith(BUILTIN_PREFIX):
         return _builtin(spec)
@@ -76,11 +76,11 @@ def read_architecture(spec: str) -> dict[str, Any]:
 
 
 def _builtin(spec: str) -> dict[str, Any]:
-    from mlx_grpo.tiny import BUILTIN_PREFIX, BUILTIN_SHAPES, SPECIAL_TOKENS, model_config
+    from mlx_grpo.models.tiny import BUILTIN_PREFIX, BUILTIN_SHAPES, SPECIAL_TOKENS, model_config
 
     name = spec.removeprefix(BUILTIN_PREFIX)
     if name == "smollm2-135m-instruct":  # a real model: its converted folder has a config.json
-        from mlx_grpo.loading import resolve_model_path
+        from mlx_grpo.models.loading import resolve_model_path
 
         return read_architecture(resolve_model_path(spec))
     if name not in BUILTIN_SHAPES:

@@ -59,9 +59,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlx_grpo.architecture import LAYERWISE_MODELS
 from mlx_grpo.config import TrainConfig
 from mlx_grpo.errors import UserError
+from mlx_grpo.plan.architecture import LAYERWISE_MODELS
 
 KV_COPIES = 2.0
 BACKWARD_LAYERS = 2
@@ -573,7 +573,7 @@ def check_before_training(
 ) -> None:
     """Raise a UserError with the plan and advice when `cfg` will not fit in `memory`
     (a size or device name; None: this machine). Reads only the model's config.json."""
-    from mlx_grpo.architecture import UnknownArchitecture, read_architecture
+    from mlx_grpo.plan.architecture import UnknownArchitecture, read_architecture
 
     try:
         arch = read_architecture(cfg.model.path)

@@ -19,7 +19,7 @@ import mlx.optimizers as optim
 from mlx.utils import tree_flatten, tree_unflatten
 
 from mlx_grpo.errors import UserError
-from mlx_grpo.model import Policy, adapter_config
+from mlx_grpo.models.policy import Policy, adapter_config
 
 STEP_DIR = re.compile(r"^step_(\d+)$")
 TRAINER_STATE = "trainer_state.json"

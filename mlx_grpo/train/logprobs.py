@@ -14,7 +14,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from mlx_grpo.architecture import LAYERWISE_MODELS
+from mlx_grpo.plan.architecture import LAYERWISE_MODELS
 
 # Scored lengths are rounded up so compiled steps are reused from step to step. On CUDA,
 # cuDNN's fused attention backward needs query lengths that are multiples of 128; otherwise MLX

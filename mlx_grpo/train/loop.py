@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlx_grpo import checkpoint as ckpt
 from mlx_grpo.config import TrainConfig, load_config
 from mlx_grpo.errors import UserError
+from mlx_grpo.train import checkpoint as ckpt
 
 
 @dataclass

@@ -21,11 +21,12 @@ import mlx.optimizers as optim
 import numpy as np
 from mlx.utils import tree_map
 
-from mlx_grpo import checkpoint as ckpt
 from mlx_grpo import rewards as rw
 from mlx_grpo.config import TrainConfig, save_config
-from mlx_grpo.data import Example, PromptStream, build_examples, load_rows, split_rows
-from mlx_grpo.logprobs import (
+from mlx_grpo.data.examples import Example, PromptStream, build_examples, load_rows, split_rows
+from mlx_grpo.models.policy import Policy, adapters_disabled, frozen_copy, load_policy
+from mlx_grpo.train import checkpoint as ckpt
+from mlx_grpo.train.logprobs import (
     layerwise_supported,
     pack,
     pack_groups,
@@ -33,16 +34,15 @@ from mlx_grpo.logprobs import (
     score_arrays,
     score_from_arrays,
 )
-from mlx_grpo.model import Policy, adapters_disabled, frozen_copy, load_policy
-from mlx_grpo.objective import (
+from mlx_grpo.train.objective import (
     LossSettings,
     group_advantages,
     grpo_loss,
     informative_groups,
     normalizer,
 )
-from mlx_grpo.optim import build_optimizer
-from mlx_grpo.rollout import (
+from mlx_grpo.train.optim import build_optimizer
+from mlx_grpo.train.rollout import (
     RolloutBatch,
     decode_completions,
     generate_groups,
@@ -327,7 +327,7 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         """Greedy accuracy, format and emergence metrics on the canary prompts."""
-        from mlx_grpo.evaluate import evaluate
+        from mlx_grpo.infer.evaluate import evaluate
 
         self.policy.model.eval()
         result = evaluate(

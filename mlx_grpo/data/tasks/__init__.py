@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mlx_grpo.data.tasks import arithmetic, countdown
 from mlx_grpo.errors import UserError
-from mlx_grpo.tasks import arithmetic, countdown
 
 TASKS: dict[str, Callable[..., list[dict[str, object]]]] = {
     "arithmetic": arithmetic.generate,
