@@ -19,11 +19,11 @@ STEP = typer.Option("latest", "--step", help="Checkpoint step of --run, or lates
 
 def load_from_flags(model: str | None, adapter: Path | None, run: Path | None, step: str) -> Any:
     """Resolve the flags to a model (+ adapters) and load it; returns a `LoadedModel`."""
-    from mlx_grpo.models import loading
+    from mlx_grpo.models import loading, resolve
 
     if step != "latest" and run is None:
         raise UserError("--step needs --run RUN_DIR")
-    source = loading.resolve_source(
+    source = resolve.resolve_source(
         model, str(adapter) if adapter else None, str(run) if run else None, step
     )
     return loading.load_model_source(source)

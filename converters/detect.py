@@ -10,17 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlx_grpo.converters.checkpoints import (
-    adapter_base_model,
-    is_run_folder,
-    pick_step,
-    run_base_model,
-    step_of,
-)
 from mlx_grpo.converters.gguf_header import is_gguf
 from mlx_grpo.converters.load_folder import download
 
 from mlx_grpo.errors import UserError
+from mlx_grpo.models.resolve import resolve_model_path
+from mlx_grpo.rundir import (
+    ADAPTER_WEIGHTS,
+    MissingStep,
+    is_run_folder,
+    pick_step,
+    recorded_base_model,
+    step_of,
+)
 
 
 @dataclass(frozen=True)
@@ -34,22 +36,24 @@ class Source:
 
 
 def resolve_base(spec: str, near: Path) -> Path:
-    """A base-model spec (`builtin:NAME`, a path, or a hub id) -> a local folder."""
-    from mlx_grpo.models.tiny import BUILTIN_PREFIX, resolve_builtin
+    """A base-model spec -> a local folder, through the resolver every command uses
+    (`builtin:NAME`, a folder, also relative to `near`; a hub id is downloaded)."""
+    resolved = resolve_model_path(spec, "--base", near)
+    return Path(resolved) if Path(resolved).exists() else download(resolved)
 
-    if spec.startswith(BUILTIN_PREFIX):
-        try:
-            return resolve_builtin(spec)
-        except ValueError as exc:
-            raise UserError(str(exc)) from exc
-    for candidate in (Path(spec).expanduser(), near / spec):
-        if candidate.is_dir():
-            return candidate
-    return download(spec)
+
+def _pick(folder: Path, step: int | None) -> tuple[int, Path]:
+    try:
+        return pick_step(folder, step)
+    except MissingStep as exc:
+        known = ", ".join(map(str, exc.available))
+        raise UserError(
+            f"{folder}: no checkpoint for --step {exc.step}; available steps: {known}"
+        ) from None
 
 
 def _adapters(path: Path, base: str | None, step: int | None) -> Source:
-    spec = base or run_base_model(path) or adapter_base_model(path)
+    spec = base or recorded_base_model(path)
     if spec is None:
         raise UserError(
             f"{path}: adapters without a known base model; pass --base PATH "
@@ -68,7 +72,7 @@ def _gguf_in(folder: Path) -> Path | None:
 
 def _checkpoint(path: Path, base: str | None, step: int | None) -> Source:
     """Classify one folder that is not a run: adapters, PEFT adapters, model, or GGUF."""
-    if (path / "adapters.safetensors").is_file():
+    if (path / ADAPTER_WEIGHTS).is_file():
         return _adapters(path, base, step)
     if (path / "adapter_model.safetensors").is_file():
         raise UserError(
@@ -88,8 +92,8 @@ def detect_adapter(base: str, adapter: str, step: int | None) -> Source:
         raise UserError(f"--adapter {adapter}: no such folder")
     number = step_of(path)
     if is_run_folder(path):
-        number, path = pick_step(path, step)
-    if not (path / "adapters.safetensors").is_file():
+        number, path = _pick(path, step)
+    if not (path / ADAPTER_WEIGHTS).is_file():
         raise UserError(f"--adapter {path}: no adapters.safetensors in this folder")
     base_path = resolve_base(base, Path.cwd())
     return Source("adapters", path, base_path, number)
@@ -111,7 +115,7 @@ def detect(
             raise UserError(f"{path}: a file that is not GGUF; pass a model folder or a .gguf file")
         return Source("gguf", path)
     if is_run_folder(path):
-        number, checkpoint = pick_step(path, step)
+        number, checkpoint = _pick(path, step)
         return _checkpoint(checkpoint, base, number)
     if step is not None and step_of(path) is None:
         raise UserError(f"{path}: --step only applies to a run or trainer output folder")

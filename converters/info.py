@@ -10,7 +10,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mlx_grpo.converters.checkpoints import is_run_folder, list_steps
 from mlx_grpo.converters.gguf_header import TensorInfo, is_gguf, read_gguf_header
 from mlx_grpo.converters.gguf_model import type_summary
 from mlx_grpo.converters.loaded import has_tokenizer
@@ -18,6 +17,7 @@ from mlx_grpo.converters.safetensors_io import tensor_headers
 from mlx_grpo.converters.validate import pytorch_files, read_config, weight_files, written_by_mlx
 
 from mlx_grpo.errors import UserError
+from mlx_grpo.rundir import is_adapter_folder, is_run_folder, list_steps, recorded_base_model
 
 SAFETENSORS_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "U32": "uint32"}
 
@@ -143,17 +143,13 @@ def describe_gguf(path: Path) -> dict[str, str]:
 
 def describe_adapters(folder: Path) -> dict[str, str]:
     """Rows for an mlx-lm adapter checkpoint."""
-    from mlx_grpo.converters.checkpoints import adapter_base_model, run_base_model
-
     config = json.loads((folder / "adapter_config.json").read_text())
     lora = config.get("lora_parameters", {})
     return {
         "format": f"adapters ({config.get('fine_tune_type', 'lora')})",
         "rank / scale": f"{lora.get('rank', '-')} / {lora.get('scale', '-')}",
         "layers adapted": str(config.get("num_layers", "-")),
-        "base model": run_base_model(folder)
-        or adapter_base_model(folder)
-        or "unknown (use --base)",
+        "base model": recorded_base_model(folder) or "unknown (use --base)",
         "size on disk": human_size((folder / "adapters.safetensors").stat().st_size),
     }
 
@@ -177,7 +173,7 @@ def describe(path: Path) -> dict[str, str]:
         return describe_gguf(path)
     if is_run_folder(path):
         return describe_run(path)
-    if (path / "adapters.safetensors").is_file() and (path / "adapter_config.json").is_file():
+    if is_adapter_folder(path):
         return describe_adapters(path)
     if weight_files(path):
         return describe_model_folder(path)

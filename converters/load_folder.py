@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from mlx_grpo.converters.loaded import LoadedModel, copy_tokenizer_files
 from mlx_grpo.converters.validate import validate_model_folder, written_by_mlx
 
 from mlx_grpo.errors import UserError
+from mlx_grpo.models.resolve import is_hub_id
 
-HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 HUB_PATTERNS = ["*.json", "model*.safetensors", "tokenizer.model", "*.txt", "*.jinja"]
 
 
@@ -34,7 +33,7 @@ def load_folder(folder: Path, fmt: str | None = None) -> LoadedModel:
 
 def download(repo_id: str) -> Path:
     """Fetch a model from the Hugging Face hub (safetensors, config and tokenizer files only)."""
-    if not HUB_ID.match(repo_id):
+    if not is_hub_id(repo_id):
         raise UserError(f"{repo_id}: no such file or folder (and not a hub id like 'org/name')")
     try:
         from huggingface_hub import snapshot_download

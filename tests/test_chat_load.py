@@ -19,8 +19,8 @@ from mlx_grpo.models.loading import (
     context_limit,
     load_model_source,
     pick_template,
-    resolve_source,
 )
+from mlx_grpo.models.resolve import resolve_source
 from mlx_grpo.models.tiny import build_tiny_model
 
 LORA = {"rank": 4, "scale": 20.0, "dropout": 0.0}

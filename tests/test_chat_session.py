@@ -21,8 +21,8 @@ from mlx_grpo.infer.chat import (
 from mlx_grpo.models.loading import (
     load_model_source,
     pick_template,
-    resolve_source,
 )
+from mlx_grpo.models.resolve import resolve_source
 from mlx_grpo.models.tiny import build_tiny_model
 
 

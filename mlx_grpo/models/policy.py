@@ -21,7 +21,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 
 from mlx_grpo.config import LoraConfig, ModelConfig
 from mlx_grpo.errors import UserError
-from mlx_grpo.models.loading import resolve_model_path
+from mlx_grpo.models.resolve import resolve_model_path
 
 
 @dataclass

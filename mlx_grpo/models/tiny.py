@@ -2,18 +2,18 @@
 
 Tests, benchmarks and `configs/debug.yaml` use them so that everything runs offline in seconds,
 yet goes through exactly the same loading path (`mlx_lm.load`) as a downloaded model.
-A config names one as `builtin:tiny-qwen2`; it is written once into the cache directory.
+A config names one as `builtin:tiny-qwen2` (`models.resolve` turns the name into a folder);
+it is written once into the cache directory.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-BUILTIN_PREFIX = "builtin:"
+from mlx_grpo.rundir import atomic_folder
+
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -103,17 +103,11 @@ def build_tiny_model(
     return path
 
 
-def resolve_builtin(spec: str) -> Path:
-    """Turn `builtin:<name>` into a model folder in the cache, building it on first use."""
-    name = spec.removeprefix(BUILTIN_PREFIX)
-    if name not in BUILTIN_SHAPES:
-        known = ", ".join(BUILTIN_PREFIX + k for k in [*BUILTIN_SHAPES, "smollm2-135m-instruct"])
-        raise ValueError(f"unknown built-in model {spec!r}; known: {known}")
+def tiny_builtin(name: str) -> Path:
+    """The folder of the built-in tiny model `name` (a key of BUILTIN_SHAPES) in the cache,
+    built on first use."""
     target = cache_dir() / "models" / name
     if not (target / "config.json").exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}-"))
-        build_tiny_model(staging, **BUILTIN_SHAPES[name])
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
+        with atomic_folder(target) as staging:
+            build_tiny_model(staging, **BUILTIN_SHAPES[name])
     return target

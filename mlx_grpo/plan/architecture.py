@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from mlx_grpo.errors import UserError
+from mlx_grpo.models.resolve import BUILTIN_PREFIX, builtin_folder
+from mlx_grpo.models.tiny import BUILTIN_SHAPES, SPECIAL_TOKENS, model_config
 
 # Published config.json values (hidden, intermediate, layers, heads, kv heads, head dim,
 # vocab, tied embeddings, qkv bias). Qwen2.5 checkpoints are bf16 with qkv bias; Qwen3 drops
@@ -57,8 +59,6 @@ VARIANT_SUFFIX = re.compile(r"(-(instruct|base|chat|mlx|bf16|fp16|\d+bit|gguf))+
 
 def read_architecture(spec: str) -> dict[str, Any]:
     """The architecture of `model.path` (see the module docstring for the lookup order)."""
-    from mlx_grpo.models.tiny import BUILTIN_PREFIX
-
     if spec.startswith(BUILTIN_PREFIX):
         return _builtin(spec)
     path = Path(spec).expanduser()
@@ -76,16 +76,9 @@ def read_architecture(spec: str) -> dict[str, Any]:
 
 
 def _builtin(spec: str) -> dict[str, Any]:
-    from mlx_grpo.models.tiny import BUILTIN_PREFIX, BUILTIN_SHAPES, SPECIAL_TOKENS, model_config
-
     name = spec.removeprefix(BUILTIN_PREFIX)
-    if name == "smollm2-135m-instruct":  # a real model: its converted folder has a config.json
-        from mlx_grpo.models.loading import resolve_model_path
-
-        return read_architecture(resolve_model_path(spec))
-    if name not in BUILTIN_SHAPES:
-        known = ", ".join(BUILTIN_PREFIX + k for k in BUILTIN_SHAPES)
-        raise UserError(f"unknown built-in model {spec!r}; known: {known}", where="model.path")
+    if name not in BUILTIN_SHAPES:  # a real model (or none): the resolver's folder, or its error
+        return read_architecture(str(builtin_folder(spec)))
     config = model_config(256 + len(SPECIAL_TOKENS), 0, **BUILTIN_SHAPES[name])
     return from_config(config, source=f"{spec} (built-in shape)")
 

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlx_grpo import rundir
 from mlx_grpo.config import TrainConfig, load_config
 from mlx_grpo.errors import UserError
-from mlx_grpo.train import checkpoint as ckpt
 
 
 @dataclass
@@ -35,7 +35,7 @@ def plan_new_run(config_path: Path | None, overrides: list[str]) -> RunPlan:
     cfg = load_config(config_path, overrides)
     name = cfg.logging.run_name or time.strftime("grpo-%Y%m%d-%H%M%S")
     run_dir = Path(cfg.logging.output_dir) / name
-    if (run_dir / "metrics.jsonl").exists() or ckpt.list_steps(run_dir):
+    if rundir.holds_run(run_dir):
         raise UserError(
             "run directory already holds a run; continue it with --resume "
             f"{run_dir} or choose another logging.run_name",
@@ -51,8 +51,8 @@ def plan_resume(run_dir: Path, overrides: list[str]) -> RunPlan:
     if not config_file.is_file():
         raise UserError("not a run directory (no config.yaml)", where=str(run_dir))
     cfg = load_config(config_file, overrides)
-    steps = ckpt.list_steps(run_dir)
-    return RunPlan(cfg, run_dir, ckpt.step_dir(run_dir) if steps else None)
+    steps = rundir.list_steps(run_dir)
+    return RunPlan(cfg, run_dir, rundir.pick_step(run_dir)[1] if steps else None)
 
 
 def set_aside_metrics_after(run_dir: Path, step: int) -> None:
