@@ -22,7 +22,8 @@ from common import QWEN25_05B, machine, random_model
 from mlx_lm.tuner.trainer import grad_checkpoint
 from mlx_lm.tuner.utils import linear_to_lora_layers
 
-from mlx_grpo.train.logprobs import completion_logprobs, full_logits_logprobs, pack
+from mlx_grpo.train.batch import pack
+from mlx_grpo.train.logprobs import completion_logprobs, full_logits_logprobs
 
 
 def main() -> None:

@@ -130,7 +130,7 @@ def measure(sets: list[str], run_dir: Path) -> dict[str, Any]:
     before_optimizer: list[float] = []
     record_peak(trainer, "rollout", after_rollout, before=False)
     record_peak(trainer.optimizer, "update", before_optimizer, before=True)
-    steps = [trainer.train_step() for _ in range(2)]
+    steps = [trainer.train_step().metrics for _ in range(2)]
     return {
         "steps": steps,
         "peak_after_rollout_gb": after_rollout,
@@ -160,7 +160,8 @@ def measure_in_fresh_process(sets: list[str], tmp: Path) -> dict[str, Any]:
 def step_line(m: dict[str, Any]) -> str:
     return (
         f"  step {m['step']}: peak {m['peak_memory_gb']:.3f} GB, rollout {m['rollout_s']:.1f} s "
-        f"({m['rollout_tokens_per_s']:.1f} tokens/s), score {m['score_s']:.1f} s, "
+        f"({m['rollout_tokens_per_s']:.1f} tokens/s), rewards {m['reward_s']:.1f} s, "
+        f"batch {m['batch_s']:.1f} s, "
         f"update {m['update_s']:.1f} s, updates {m['updates']}, "
         f"completion length {m['completion_length/mean']:.1f}"
     )

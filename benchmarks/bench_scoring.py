@@ -24,7 +24,8 @@ import mlx.nn as nn
 from common import QWEN25_05B, machine, random_model, timed
 from mlx_lm.tuner.utils import linear_to_lora_layers
 
-from mlx_grpo.train.logprobs import pack, pack_groups, score_arrays, score_from_arrays
+from mlx_grpo.train.batch import pack, pack_groups
+from mlx_grpo.train.logprobs import token_logprobs
 
 VARIANTS = ("rows", "rows+ckpt", "shared", "shared+ckpt")
 
@@ -57,10 +58,10 @@ def run_variant(args: argparse.Namespace) -> dict:
 
         grad_checkpoint(model.layers[0])
     batch = packed(args, shared)
-    arrays = score_arrays(batch)
+    tokens = batch.tokens
 
     def loss(m: nn.Module) -> mx.array:
-        logp = score_from_arrays(m, arrays, 1.0, 64, checkpoint=ckpt and shared)[0]
+        logp = token_logprobs(m, tokens, 1.0, 64, checkpoint=ckpt and shared)[0]
         return (logp * batch.mask).sum()
 
     grad = nn.value_and_grad(model, loss)

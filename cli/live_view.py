@@ -1,4 +1,7 @@
-"""The live view of a training run: a rich progress bar with the newest metrics, and a summary."""
+"""The live view of a training run: a rich progress bar with the newest metrics, and a summary.
+
+`LiveView` is a `train.loop.Callback`: the loop hands it each metrics line as it is written.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from mlx_grpo.train.loop import Callback
+from mlx_grpo.train.trainer import Trainer
 
 
 def metrics_line(m: dict[str, Any]) -> str:
@@ -25,7 +31,7 @@ def metrics_line(m: dict[str, Any]) -> str:
     return line
 
 
-class LiveView:
+class LiveView(Callback):
     """Progress over steps, refreshed after every step with reward, kl, length and tokens/s."""
 
     def __init__(self, console: Console, total: int, start: int = 0) -> None:
@@ -48,7 +54,7 @@ class LiveView:
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
-    def on_step(self, m: dict[str, Any]) -> None:
+    def on_log(self, trainer: Trainer, m: dict[str, Any]) -> None:
         self.history.append(m)
         self.progress.update(self.task, completed=m["step"], metrics=metrics_line(m))
 

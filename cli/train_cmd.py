@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from mlx_grpo.errors import UserError
+
+if TYPE_CHECKING:  # the engine loads MLX and mlx-lm: only once the command runs
+    from mlx_grpo.train.trainer import Trainer
 
 EXAMPLES = """
 Examples:
@@ -47,70 +52,63 @@ def train(
     ),
 ) -> None:
     """Train a model with GRPO."""
-    from mlx_grpo.train.loop import plan_new_run, plan_resume
+    from mlx_grpo.plan.memory import check_before_training
+    from mlx_grpo.train.loop import new_run, resume_run
+    from mlx_grpo.train.trainer import Trainer
 
     if config is None and resume is None:
         raise UserError("give a config with --config FILE, or a run to continue with --resume DIR")
     if config is not None and resume is not None:
         raise UserError("--config and --resume exclude each other (a run keeps its own config)")
-    plan = plan_resume(resume, overrides) if resume else plan_new_run(config, overrides)
+    setup = resume_run(resume, overrides) if resume else new_run(config, overrides)
     if not force:
-        from mlx_grpo.plan.memory import check_before_training
+        check_before_training(setup.cfg, memory)
+    console = Console()
+    with console.status("loading model and data"):
+        trainer = Trainer(setup.cfg, setup.run_dir)
+    train_with_view(trainer, console, setup.resume_from)
 
-        check_before_training(plan.cfg, memory)
-    run_training(plan, Console())
 
-
-def run_training(plan, console: Console, trainer=None):  # noqa: ANN001, ANN201 - lazy imports
-    """Build the trainer (unless given), train to the configured step count, checkpoint,
-    summarize; returns the trainer."""
+def train_with_view(trainer: Trainer, console: Console, resume_from: Path | None = None) -> None:
+    """`train.loop.train` with the live progress view, then the summary (exit 130 on Ctrl-C)."""
     from mlx_grpo.cli.live_view import LiveView, summary_table
 
-    from mlx_grpo.train.loop import graceful_interrupt, set_aside_metrics_after
-    from mlx_grpo.train.trainer import Trainer
+    from mlx_grpo.train.loop import train
 
-    cfg, run_dir = plan.cfg, plan.run_dir
-    if trainer is None:
-        with console.status("loading model and data"):
-            trainer = Trainer(cfg, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if plan.resume_from is not None:
-        trainer.restore(plan.resume_from)
-        set_aside_metrics_after(run_dir, trainer.step)
-        console.print(f"resuming [bold]{run_dir}[/] from step {trainer.step}")
-    trainer.write_config()
+    run_dir = trainer.run_dir
+    if resume_from is not None:
+        console.print(f"resuming [bold]{escape(str(run_dir))}[/] from {escape(resume_from.name)}")
     _describe(console, trainer)
-    with LiveView(console, cfg.steps, trainer.step) as view, graceful_interrupt() as stop:
-        trainer.on_step = view.on_step
-        last_saved = trainer.step
-        while trainer.step < cfg.steps and not stop.requested:
-            trainer.train_step()
-            if trainer.step % cfg.checkpoint.every == 0 or trainer.step == cfg.steps:
-                trainer.save()
-                last_saved = trainer.step
-        if trainer.step != last_saved:
-            trainer.save()
+    with LiveView(console, trainer.cfg.steps, _step_of(resume_from)) as view:
+        result = train(trainer, resume_from=resume_from, callbacks=[view])
     if view.history:
         console.print(summary_table(view.history, str(run_dir)))
-    if stop.requested:
+    if result.stopped:
         console.print(
-            f"[yellow]stopped at step {trainer.step}; continue with[/] "
-            f"mlx-grpo train --resume {run_dir}"
+            f"[yellow]stopped at step {result.step}; continue with[/] "
+            f"mlx-grpo train --resume {escape(str(run_dir))}"
         )
         raise typer.Exit(130)
-    console.print(f"[green]done:[/] checkpoints in {run_dir / 'checkpoints'}")
-    return trainer
+    console.print(f"[green]done:[/] checkpoints in {escape(str(run_dir / 'checkpoints'))}")
 
 
-def _describe(console: Console, trainer) -> None:  # noqa: ANN001
+def _step_of(checkpoint: Path | None) -> int:
+    from mlx_grpo.rundir import step_of
+
+    return (step_of(checkpoint) or 0) if checkpoint is not None else 0
+
+
+def _describe(console: Console, trainer: Trainer) -> None:
     from mlx_grpo.models.policy import trainable_count
 
     trainable, total = trainable_count(trainer.policy.model)
     cfg = trainer.cfg
+    dropped = trainer.dropped_prompts
     console.print(
-        f"model [bold]{cfg.model.path}[/] ({cfg.lora.fine_tune_type}, "
+        f"model [bold]{escape(cfg.model.path)}[/] ({cfg.lora.fine_tune_type}, "
         f"{trainable / 1e6:.3f}M of {total / 1e6:.1f}M params trainable); "
         f"{len(trainer.stream.examples)} prompts"
-        + (f" ({trainer.dropped_prompts} too long, dropped)" if trainer.dropped_prompts else "")
-        + f"; B={cfg.batch_size} x G={cfg.rollout.group_size}; run dir {trainer.run_dir}"
+        + (f" ({dropped} too long, dropped)" if dropped else "")
+        + f"; B={cfg.batch_size} x G={cfg.rollout.group_size}; "
+        f"run dir {escape(str(trainer.run_dir))}"
     )

@@ -111,3 +111,31 @@ def test_training_logs_eval_and_emergence_metrics(tmp_path, tiny_model_dir, run_
         "eval/answer_rate",
     ):
         assert key in metrics[1], key
+
+
+LENGTH_REWARD = """
+def within_budget(prompts, completions, answers, *, completion_lengths, max_completion_length,
+                  **extras):
+    return [1.0 if 0 < n <= max_completion_length else 0.0 for n in completion_lengths]
+"""
+
+
+def test_eval_reward_gets_the_same_inputs_as_training_rewards(tmp_path, tiny_model_dir, run_cli):
+    """A length-based eval_reward sees completion_lengths and max_completion_length during
+    the eval, exactly as a training reward does (every completion is within the budget)."""
+    from test_train_e2e import make_config
+
+    reward = tmp_path / "length.py"
+    reward.write_text(LENGTH_REWARD)
+    config = make_config(
+        tmp_path,
+        str(tiny_model_dir),
+        steps=1,
+        logging={"eval_every": 1, "eval_limit": 4, "eval_reward": f"{reward}:within_budget"},
+        rewards=[{"name": f"{reward}:within_budget"}],
+    )
+    assert run_cli("train", "-c", config) == 0
+    metrics = read_metrics(tmp_path / "runs" / "r")[0]
+    assert metrics["rewards/within_budget/mean"] == 1.0
+    assert metrics["rewards/within_budget/errors"] == 0
+    assert metrics["eval/pass@1"] == 1.0

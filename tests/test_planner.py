@@ -304,7 +304,7 @@ def measure_peak(config_path: str) -> str:
 
     cfg = load_config(config_path)
     trainer = Trainer(cfg, Path(config_path).parent)
-    steps = [trainer.train_step() for _ in range(2)]
+    steps = [trainer.train_step().metrics for _ in range(2)]
     return json.dumps(
         {
             "peak": max(m["peak_memory_gb"] for m in steps) * GB,

@@ -8,7 +8,8 @@ import pytest
 from mlx_lm import load
 
 from mlx_grpo.config import RolloutConfig
-from mlx_grpo.train.logprobs import completion_logprobs, full_logits_logprobs, pack
+from mlx_grpo.train.batch import pack
+from mlx_grpo.train.logprobs import completion_logprobs, full_logits_logprobs
 from mlx_grpo.train.rollout import generate_groups, sampling_from_config
 
 
@@ -130,7 +131,7 @@ def test_shared_prompt_scoring_equals_per_row_scoring(model_and_tokenizer, fresh
     import mlx.nn as nn
     from mlx.utils import tree_flatten
 
-    from mlx_grpo.train.logprobs import pack_groups
+    from mlx_grpo.train.batch import pack_groups
 
     _, tok = model_and_tokenizer
     model = fresh_model
@@ -164,12 +165,8 @@ def test_checkpointed_shared_scoring_equals_per_row(model_and_tokenizer, fresh_m
     import mlx.nn as nn
     from mlx.utils import tree_flatten
 
-    from mlx_grpo.train.logprobs import (
-        layerwise_supported,
-        pack_groups,
-        score_arrays,
-        score_from_arrays,
-    )
+    from mlx_grpo.train.batch import pack_groups
+    from mlx_grpo.train.logprobs import layerwise_supported, token_logprobs
 
     _, tok = model_and_tokenizer
     model = fresh_model
@@ -182,7 +179,7 @@ def test_checkpointed_shared_scoring_equals_per_row(model_and_tokenizer, fresh_m
 
     def scored(packed, checkpoint):
         def loss(mm):
-            logp = score_from_arrays(mm, score_arrays(packed), 0.9, 5, checkpoint)[0]
+            logp = token_logprobs(mm, packed.tokens, 0.9, 5, checkpoint)[0]
             return (logp * packed.mask).sum(), logp
 
         (_, logp), g = nn.value_and_grad(model, loss)(model)
@@ -202,7 +199,7 @@ def test_checkpointed_shared_scoring_equals_per_row(model_and_tokenizer, fresh_m
 def test_cuda_padding_gives_query_lengths_cudnn_can_differentiate(model_and_tokenizer):
     """On CUDA every attention query length is a multiple of 128 (cuDNN's fused backward);
     the extra padding changes no log-prob."""
-    from mlx_grpo.train.logprobs import pack_groups, pad_multiple
+    from mlx_grpo.train.batch import pack_groups, pad_multiple
 
     model, tok = model_and_tokenizer
     assert pad_multiple(on_cuda=True) == 128 and pad_multiple(on_cuda=False) == 32
@@ -227,11 +224,12 @@ def test_cuda_padding_gives_query_lengths_cudnn_can_differentiate(model_and_toke
 def test_shared_scoring_of_other_bodies_calls_them_whole(model_and_tokenizer, monkeypatch):
     """Bodies not known to take input embeddings get their token ids: same log-probs."""
     import mlx_grpo.train.logprobs as lp
+    from mlx_grpo.train.batch import pack_groups
 
     model, tok = model_and_tokenizer
     prompts = [tok.encode("hi"), tok.encode("a longer prompt")]
     comps = [tok.encode(t) for t in ("abc", "xyzzy!", "q")]
-    groups = lp.pack_groups(prompts, [0, 1, 1], comps)
+    groups = pack_groups(prompts, [0, 1, 1], comps)
     m = np.array(groups.mask) > 0
     known, _ = completion_logprobs(model, groups, 1.0, 16)
     monkeypatch.setattr(lp, "layerwise_supported", lambda model: False)

@@ -17,7 +17,14 @@ from conftest import read_metrics, write_jsonl
 
 pytestmark = pytest.mark.e2e
 
-TIMING_KEYS = {"rollout_s", "score_s", "update_s", "rollout_tokens_per_s", "peak_memory_gb"}
+TIMING_KEYS = {
+    "rollout_s",
+    "reward_s",
+    "batch_s",
+    "update_s",
+    "rollout_tokens_per_s",
+    "peak_memory_gb",
+}
 
 REWARD_FILE = """
 def starts_with_digit(prompts, completions, answers, **extras):

@@ -18,6 +18,7 @@ from mlx_grpo.data.examples import Example
 from mlx_grpo.infer.emergence import emergence_metrics
 from mlx_grpo.rewards.custom import RewardFn, call_safely
 from mlx_grpo.rewards.format import r1_format_strict
+from mlx_grpo.rewards.inputs import RewardInputs, reward_inputs
 from mlx_grpo.train.rollout import (
     Sampling,
     decode_completions,
@@ -57,13 +58,10 @@ def _generate(
     return texts, lengths
 
 
-def _correct(fn: RewardFn, examples: list[Example], texts: list[str], k: int) -> np.ndarray:
-    prompts = [e.prompt for e in examples for _ in range(k)]
-    answers = [e.answer for e in examples for _ in range(k)]
-    keys = sorted({key for e in examples for key in e.extras})
-    extras = {key: [e.extras.get(key) for e in examples for _ in range(k)] for key in keys}
-    scores, _ = call_safely(fn, prompts, texts, answers, extras)
-    return (np.asarray(scores) > 0.5).reshape(len(examples), k)
+def _correct(fn: RewardFn, inputs: RewardInputs, k: int) -> np.ndarray:
+    """[problems, k] whether each completion scores above 0.5 under `fn`."""
+    scores, _ = call_safely(fn, *inputs.args())
+    return (np.asarray(scores) > 0.5).reshape(-1, k)
 
 
 def evaluate(
@@ -84,8 +82,9 @@ def evaluate(
     stops = stop_sequences(tokenizer, rollout.stop)
     greedy = Sampling(rollout.max_completion_length, lambda lp: lp.argmax(axis=-1), stops)
     texts, lengths = _generate(model, tokenizer, examples, 1, greedy, batch_size)
-    correct = _correct(correctness, examples, texts, 1)[:, 0]
-    fmt, _ = call_safely(format_reward, [e.prompt for e in examples], texts, [""] * len(texts))
+    inputs = reward_inputs(examples, texts, lengths, rollout.max_completion_length)
+    correct = _correct(correctness, inputs, 1)[:, 0]
+    fmt, _ = call_safely(format_reward, *inputs.args())
     result = EvalResult(problems=len(examples), samples=samples)
     result.summary = {
         "pass@1": float(correct.mean()),
@@ -117,8 +116,9 @@ def _add_sampled(
         make_rollout_sampler(rollout),
         stop_sequences(tokenizer, rollout.stop),
     )
-    texts, _ = _generate(model, tokenizer, examples, k, sampling, max(1, batch_size // k))
-    correct = _correct(correctness, examples, texts, k)
+    texts, lengths = _generate(model, tokenizer, examples, k, sampling, max(1, batch_size // k))
+    inputs = reward_inputs(examples, texts, lengths, rollout.max_completion_length)
+    correct = _correct(correctness, inputs, k)
     result.summary[f"pass@{k}"] = float(np.mean([pass_at_k(k, int(c.sum()), k) for c in correct]))
     result.summary[f"mean@{k}"] = float(correct.mean())
     for row, c in zip(result.rows, correct):

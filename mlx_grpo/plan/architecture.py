@@ -40,9 +40,6 @@ KNOWN: dict[str, tuple[int, int, int, int, int, int, int, bool, bool]] = {
     "qwen3-1.7b": (2048, 6144, 28, 16, 8, 128, 151936, True, False),
     "qwen3-4b": (2560, 9728, 36, 32, 8, 128, 151936, True, False),
 }
-# mlx-lm bodies that are exactly embed_tokens -> layers(h, mask, cache) -> norm and take
-# `input_embeddings`: scoring runs them layer by layer (logprobs.shared_prefix_hidden_checkpointed)
-LAYERWISE_MODELS = frozenset({"qwen2", "qwen3", "llama", "mistral"})
 FIELDS = (
     "hidden_size",
     "intermediate_size",

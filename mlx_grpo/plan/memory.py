@@ -8,7 +8,7 @@ checkpoint's). Run: B prompts x G completions, prompt P = `rollout.max_prompt_le
 accumulation steps, c = `logprob_chunk_size`. Scoring shapes are padded like
 `logprobs.pack`: S = round32(P + C), Tc = round32(C); micro-batch rows R = B*G/A. Prompts
 are shared: each of the prompt slots runs round32(P) tokens once and each row Tc completion
-tokens (checkpointing bodies outside `architecture.LAYERWISE_MODELS`: R whole rows of S).
+tokens (checkpointing bodies outside `models.families.LAYERWISE_MODELS`: R whole rows of S).
 
 A step has three phases that never overlap (the KV cache is freed before scoring, the
 activations before the optimizer step):
@@ -61,7 +61,7 @@ from typing import Any
 
 from mlx_grpo.config import TrainConfig
 from mlx_grpo.errors import UserError
-from mlx_grpo.plan.architecture import LAYERWISE_MODELS
+from mlx_grpo.models.families import LAYERWISE_MODELS
 
 KV_COPIES = 2.0
 BACKWARD_LAYERS = 2
@@ -295,7 +295,7 @@ def activation_bytes(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes, ckp
     (round32(P) tokens) and the R completions run round32(C) tokens against gathered copies of
     their prompt's keys and values (2 x Hkv x hd x R x round32(P) per layer: all layers without
     checkpointing, one at a time with it). Checkpointing bodies that cannot run layer by layer
-    (`architecture.LAYERWISE_MODELS`) scores R whole rows of S tokens instead."""
+    (`models.families.LAYERWISE_MODELS`) scores R whole rows of S tokens instead."""
     b, layers = dtype_bytes(cfg, arch), arch["num_hidden_layers"]
     if ckpt and arch.get("model_type") not in LAYERWISE_MODELS:
         return activation_values(arch, shapes.seq, True) * shapes.rows * shapes.seq * b

@@ -18,6 +18,7 @@ from mlx_grpo.rewards.basic import exact_number
 from mlx_grpo.rewards.countdown import countdown_correct
 from mlx_grpo.rewards.custom import load_reward
 from mlx_grpo.rewards.format import answer_tag, r1_format_graded, r1_format_strict, tag_count
+from mlx_grpo.rewards.inputs import ENGINE_EXTRAS
 from mlx_grpo.rewards.math import math_correct
 from mlx_grpo.rewards.shaping import cosine_length, overlong_punishment, repetition_penalty
 
@@ -34,8 +35,8 @@ REGISTRY: dict[str, Callable[..., list[float | None]]] = {
     "repetition": repetition_penalty,
 }
 
-# Extras the trainer fills in itself; a config cannot set them.
-TRAINER_EXTRAS = frozenset({"completion_lengths", "max_completion_length"})
+# Extras the engine fills in itself (`inputs.EngineExtras`); a config cannot set them.
+TRAINER_EXTRAS = ENGINE_EXTRAS
 
 
 def parameter_names(fn: Callable[..., Any]) -> list[str]:

@@ -1,71 +1,22 @@
 """Token log-probabilities of completions under a model, in chunks over completion positions.
 
-Only completion positions are projected to the vocabulary, `chunk` positions at a time, each
-chunk under gradient checkpointing: the backward pass recomputes one chunk's logits instead of
-keeping a [batch, completion, vocab] float32 tensor alive. The softmax runs in float32 on
-logits / temperature (design.md: token log-probs).
+log p(token) = log softmax(logits / temperature)[token], in float32, at each sampled
+completion token, conditioned on the prompt and the completion tokens before it (never a
+decode and re-encode). Only completion positions are projected to the vocabulary, `chunk`
+positions at a time, each chunk under gradient checkpointing: the backward pass recomputes one
+chunk's logits instead of keeping a [batch, completion, vocab] float32 tensor alive.
+
+`token_logprobs` scores either packing of `train.batch` (prompts shared by their completions,
+or whole rows); `completion_logprobs` does the same for a `pack` / `pack_groups` result.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import mlx.core as mx
 import mlx.nn as nn
-import numpy as np
 
-from mlx_grpo.plan.architecture import LAYERWISE_MODELS
-
-# Scored lengths are rounded up so compiled steps are reused from step to step. On CUDA,
-# cuDNN's fused attention backward needs query lengths that are multiples of 128; otherwise MLX
-# differentiates the unfused fallback, which keeps every [heads, S, S] probability matrix.
-PAD_MULTIPLE, CUDA_PAD_MULTIPLE = 32, 128
-
-
-def round_up(n: int, multiple: int) -> int:
-    return max(multiple, -(-n // multiple) * multiple)
-
-
-def pad_multiple(on_cuda: bool | None = None) -> int:
-    """The multiple scored lengths are padded to on this backend."""
-    if on_cuda is None:
-        cuda = getattr(mx, "cuda", None)
-        on_cuda = bool(cuda and cuda.is_available() and mx.default_device() == mx.gpu)
-    return CUDA_PAD_MULTIPLE if on_cuda else PAD_MULTIPLE
-
-
-@dataclass
-class Packed:
-    """Prompt+completion sequences right-padded to shared, rounded-up shapes."""
-
-    inputs: mx.array  # [N, S] token ids
-    positions: mx.array  # [N, T] index of the hidden state that predicts completion token t
-    targets: mx.array  # [N, T] completion token ids (0 where padded)
-    mask: mx.array  # [N, T] 1.0 on real completion tokens
-
-    @property
-    def num_tokens(self) -> int:
-        return int(self.mask.sum().item())
-
-
-def pack(prompts: list[list[int]], completions: list[list[int]], multiple: int = 32) -> Packed:
-    """Right-pad prompt+completion pairs; shapes are rounded up so compiled steps are reused."""
-    lengths = [len(p) + len(c) for p, c in zip(prompts, completions)]
-    seq = round_up(max(lengths), multiple)
-    width = round_up(max(len(c) for c in completions), multiple)
-    n = len(completions)
-    inputs = np.zeros((n, seq), dtype=np.int32)
-    positions = np.zeros((n, width), dtype=np.int32)
-    targets = np.zeros((n, width), dtype=np.int32)
-    mask = np.zeros((n, width), dtype=np.float32)
-    for i, (p, c) in enumerate(zip(prompts, completions)):
-        inputs[i, : len(p) + len(c)] = p + c
-        t = len(c)
-        positions[i, :t] = np.arange(len(p) - 1, len(p) - 1 + t)
-        positions[i, t:] = len(p) - 1
-        targets[i, :t] = c
-        mask[i, :t] = 1.0
-    return Packed(mx.array(inputs), mx.array(positions), mx.array(targets), mx.array(mask))
+from mlx_grpo.models.families import LAYERWISE_MODELS
+from mlx_grpo.train.batch import Packed, PackedGroups, RowTokens, SharedTokens, Tokens
 
 
 def output_head(model: nn.Module) -> tuple[nn.Module, bool]:
@@ -98,7 +49,7 @@ def completion_logprobs(
 
     Either packing: per-row prompt + completion (`pack`) or prompts shared by their
     completions (`pack_groups`); same numbers, the second computes each prompt once."""
-    return score_from_arrays(model, score_arrays(packed), temperature, chunk)
+    return token_logprobs(model, packed.tokens, temperature, chunk)
 
 
 def head_logprobs(
@@ -134,40 +85,8 @@ def full_logits_logprobs(model: nn.Module, packed: Packed, temperature: float = 
 # rows, with the prompt computed once per group instead of G times.
 
 
-@dataclass
-class PackedGroups:
-    """Distinct prompts (left-padded) and the completions that continue them (right-padded)."""
-
-    prompts: mx.array  # [P, Sp] token ids, left-padded
-    left_padding: mx.array  # [P] pad tokens before each prompt
-    inputs: mx.array  # [N, T] completion token ids (right-padded); also the targets
-    owner: mx.array  # [N] index of each completion's prompt
-    mask: mx.array  # [N, T] 1.0 on real completion tokens
-
-
-def pack_groups(
-    prompts: list[list[int]], owner: list[int], completions: list[list[int]], multiple: int = 32
-) -> PackedGroups:
-    """Pack distinct prompts and their completions to shapes rounded up to `multiple`: the
-    prompt width, and the completions' query length T - 1 (token t predicts token t + 1)."""
-    width = round_up(max(len(p) for p in prompts), multiple)
-    t = round_up(max(len(c) for c in completions) - 1, multiple) + 1
-    padded = np.zeros((len(prompts), width), dtype=np.int32)
-    for i, p in enumerate(prompts):
-        padded[i, width - len(p) :] = p
-    ids = np.zeros((len(completions), t), dtype=np.int32)
-    mask = np.zeros((len(completions), t), dtype=np.float32)
-    for i, c in enumerate(completions):
-        ids[i, : len(c)] = c
-        mask[i, : len(c)] = 1.0
-    left = mx.array([width - len(p) for p in prompts], dtype=mx.int32)
-    return PackedGroups(
-        mx.array(padded), left, mx.array(ids), mx.array(owner, dtype=mx.int32), mx.array(mask)
-    )
-
-
 def _prompt_caches(n_layers: int, left_padding: mx.array) -> list:
-    from mlx_lm.models.cache import BatchKVCache
+    from mlx_lm.models.cache import BatchKVCache  # mlx-lm imports transformers: on first use
 
     caches = []
     for _ in range(n_layers):
@@ -263,28 +182,22 @@ def shared_prefix_hidden_checkpointed(
 # ----------------------------------------------------------------------------- one interface
 
 
-def score_arrays(packed: Packed | PackedGroups) -> tuple[mx.array, ...]:
-    """The arrays `score_from_arrays` needs (what a compiled training step takes as inputs)."""
-    if isinstance(packed, PackedGroups):
-        return packed.prompts, packed.left_padding, packed.inputs, packed.owner
-    return packed.inputs, packed.positions, packed.targets
-
-
-def score_from_arrays(
+def token_logprobs(
     model: nn.Module,
-    arrays: tuple[mx.array, ...],
+    tokens: Tokens,
     temperature: float,
     chunk: int,
     checkpoint: bool = False,
 ) -> tuple[mx.array, mx.array]:
-    """Log-probs and entropies from `score_arrays(...)` of either packing. `checkpoint`
-    recomputes layers in the backward pass (shared prompts need `layerwise_supported`; per-row
-    scoring relies on the layers being checkpointed already, as mlx-lm's grad_checkpoint does)."""
-    if len(arrays) == 4:
+    """[N, T] log-probs and entropies of the completion tokens of either packing (masking is
+    the caller's). `checkpoint` recomputes layers in the backward pass: shared prompts run the
+    body layer by layer (`layerwise_supported`); per-row scoring relies on the layers being
+    checkpointed already, as mlx-lm's grad_checkpoint does."""
+    if isinstance(tokens, SharedTokens):
         shared = shared_prefix_hidden_checkpointed if checkpoint else shared_prefix_hidden
-        hidden = shared(model, *arrays)
-        return head_logprobs(model, hidden, arrays[2], temperature, chunk)
-    inputs, positions, targets = arrays
-    hidden = model.model(inputs)  # [N, S, D]
-    hidden = mx.take_along_axis(hidden, positions[..., None], axis=1)  # [N, T, D]
-    return head_logprobs(model, hidden, targets, temperature, chunk)
+        hidden = shared(model, *tokens)
+        return head_logprobs(model, hidden, tokens.inputs, temperature, chunk)
+    assert isinstance(tokens, RowTokens)
+    hidden = model.model(tokens.inputs)  # [N, S, D]
+    hidden = mx.take_along_axis(hidden, tokens.positions[..., None], axis=1)  # [N, T, D]
+    return head_logprobs(model, hidden, tokens.targets, temperature, chunk)

@@ -1,36 +1,56 @@
-"""A training run on disk: creating or reopening the run directory, the step loop, Ctrl-C.
+"""The training loop: `train(trainer, ...)` runs the steps and owns everything around them.
 
-Ctrl-C finishes the step in flight, writes a checkpoint and stops (a second Ctrl-C stops at
-once, keeping the last checkpoint). `--resume RUN_DIR` reloads the run's own config.yaml,
-restores the newest checkpoint and continues; metrics lines written after that checkpoint are
-moved aside to `metrics.after-step-N.jsonl` (never deleted) because they will be recomputed.
+Like mlx-lm's `tuner.trainer.train`, the library owns the loop and the caller plugs in through
+callbacks; `mlx-grpo train` and `mlx-grpo demo` only parse flags, build the `Trainer` and
+render. What `train` does, in order:
+
+1. `resume_from` (a checkpoint folder): restore weights, optimizer state and the data cursor;
+   metrics lines written after that checkpoint are moved aside to
+   `metrics.after-step-N.jsonl` (never deleted), because they will be recomputed;
+2. write the resolved config.yaml;
+3. until `cfg.steps`: `trainer.train_step()`, then the callbacks' `on_step_end` (they may add
+   metrics: the eval every `logging.eval_every` steps is one), then the metrics line and the
+   sample rows are appended to the run folder, then `on_log`; a checkpoint every
+   `checkpoint.every` steps and at the last step (`on_save` after each);
+4. Ctrl-C finishes the step in flight, writes a checkpoint and stops (a second Ctrl-C stops
+   at once, keeping the last checkpoint); the result says it stopped;
+5. `on_train_end`.
+
+`write=False` keeps a process from writing the run folder at all (config, metrics, samples,
+checkpoints): with several ranks, only rank 0 writes. Callbacks still run on every rank.
+
+`new_run` / `resume_run` turn a config file or a run folder into a `RunSetup` (the config,
+where the run lives, which checkpoint it continues from) before any model loads.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlx_grpo import rundir
-from mlx_grpo.config import TrainConfig, load_config
+from mlx_grpo.config import TrainConfig, load_config, save_config
 from mlx_grpo.errors import UserError
+from mlx_grpo.train.trainer import StepOutput, Trainer
+
+# ----------------------------------------------------------------------------- setup
 
 
 @dataclass
-class RunPlan:
-    """What `train` will do: the config, where it writes, and what it resumes from."""
+class RunSetup:
+    """What a training run is: the config, where it writes, and what it resumes from."""
 
     cfg: TrainConfig
     run_dir: Path
     resume_from: Path | None = None
 
 
-def plan_new_run(config_path: Path | None, overrides: list[str]) -> RunPlan:
+def new_run(config_path: Path | None, overrides: list[str]) -> RunSetup:
     """Validate the config and choose a fresh run directory (refusing to overwrite one)."""
     cfg = load_config(config_path, overrides)
     name = cfg.logging.run_name or time.strftime("grpo-%Y%m%d-%H%M%S")
@@ -42,30 +62,74 @@ def plan_new_run(config_path: Path | None, overrides: list[str]) -> RunPlan:
             where=str(run_dir),
         )
     cfg.logging.run_name = name
-    return RunPlan(cfg, run_dir)
+    return RunSetup(cfg, run_dir)
 
 
-def plan_resume(run_dir: Path, overrides: list[str]) -> RunPlan:
+def resume_run(run_dir: Path, overrides: list[str]) -> RunSetup:
     """Reopen a run: its own resolved config (plus overrides) and its newest checkpoint."""
-    config_file = run_dir / "config.yaml"
+    config_file = rundir.config_file(run_dir)
     if not config_file.is_file():
         raise UserError("not a run directory (no config.yaml)", where=str(run_dir))
     cfg = load_config(config_file, overrides)
-    steps = rundir.list_steps(run_dir)
-    return RunPlan(cfg, run_dir, rundir.pick_step(run_dir)[1] if steps else None)
+    newest = rundir.pick_step(run_dir)[1] if rundir.list_steps(run_dir) else None
+    return RunSetup(cfg, run_dir, newest)
 
 
-def set_aside_metrics_after(run_dir: Path, step: int) -> None:
-    """Keep metrics up to `step` in metrics.jsonl; move later lines to a side file."""
-    path = run_dir / "metrics.jsonl"
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines(keepends=True)
-    kept = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] <= step]
-    later = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] > step]
-    if later:
-        (run_dir / f"metrics.after-step-{step}.jsonl").write_text("".join(later))
-        path.write_text("".join(kept))
+# ----------------------------------------------------------------------------- callbacks
+
+
+class Callback:
+    """Hooks of `train`; override the ones you need (each does nothing by default).
+
+    - `on_train_begin`: after a resume is restored and config.yaml is written;
+    - `on_step_end`: a step is done; add keys to `out.metrics` here (they are written);
+    - `on_log`: the metrics line as written (progress views, TensorBoard / W&B reporters);
+    - `on_save`: a checkpoint folder was written;
+    - `on_train_end`: the loop is over (finished, or stopped by Ctrl-C).
+    """
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        pass
+
+    def on_step_end(self, trainer: Trainer, out: StepOutput) -> None:
+        pass
+
+    def on_log(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+        pass
+
+    def on_save(self, trainer: Trainer, folder: Path) -> None:
+        pass
+
+    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
+        pass
+
+
+class EvalEvery(Callback):
+    """`trainer.evaluate()` every `every` steps, merged into that step's metrics (`eval/...`)."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+
+    def on_step_end(self, trainer: Trainer, out: StepOutput) -> None:
+        if self.every and trainer.canaries and out.step % self.every == 0:
+            out.metrics |= trainer.evaluate()
+
+
+def default_callbacks(cfg: TrainConfig) -> list[Callback]:
+    """What every run gets before the caller's callbacks: the periodic eval of `logging`."""
+    return [EvalEvery(cfg.logging.eval_every)] if cfg.logging.eval_every else []
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class TrainResult:
+    """How the loop ended."""
+
+    step: int  # the last step trained
+    stopped: bool  # Ctrl-C stopped it before `cfg.steps`
+    last_checkpoint: Path | None
 
 
 class StopFlag:
@@ -94,3 +158,61 @@ def graceful_interrupt() -> Iterator[StopFlag]:
         yield flag
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def train(
+    trainer: Trainer,
+    *,
+    resume_from: Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    write: bool = True,
+) -> TrainResult:
+    """Train `trainer` to `cfg.steps` (see the module docstring); returns how it ended."""
+    cfg, run = trainer.cfg, trainer.run_dir
+    hooks = [*default_callbacks(cfg), *callbacks]
+    _start(trainer, resume_from, write)
+    for hook in hooks:
+        hook.on_train_begin(trainer)
+    last_saved: Path | None = None
+    saved_step = trainer.step
+    with graceful_interrupt() as stop:
+        while trainer.step < cfg.steps and not stop.requested:
+            out = trainer.train_step()
+            for hook in hooks:
+                hook.on_step_end(trainer, out)
+            if write:
+                rundir.append_jsonl(rundir.metrics_file(run), [out.metrics])
+                if out.samples:
+                    rundir.append_jsonl(rundir.samples_file(run), out.samples)
+            for hook in hooks:
+                hook.on_log(trainer, out.metrics)
+            if trainer.step % cfg.checkpoint.every == 0 or trainer.step == cfg.steps:
+                last_saved, saved_step = _save(trainer, hooks, write), trainer.step
+        if trainer.step != saved_step:
+            last_saved = _save(trainer, hooks, write)
+    result = TrainResult(trainer.step, stop.requested, last_saved)
+    for hook in hooks:
+        hook.on_train_end(trainer, result)
+    return result
+
+
+def _start(trainer: Trainer, resume_from: Path | None, write: bool) -> None:
+    """Restore a checkpoint if asked, set later metrics aside, write config.yaml."""
+    run = trainer.run_dir
+    if write:
+        run.mkdir(parents=True, exist_ok=True)
+    if resume_from is not None:
+        trainer.restore(resume_from)
+        if write:
+            rundir.set_aside_metrics_after(run, trainer.step)
+    if write:
+        save_config(trainer.cfg, rundir.config_file(run))
+
+
+def _save(trainer: Trainer, hooks: Sequence[Callback], write: bool) -> Path | None:
+    if not write:
+        return None
+    folder = trainer.save()
+    for hook in hooks:
+        hook.on_save(trainer, folder)
+    return folder

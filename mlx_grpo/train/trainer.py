@@ -1,13 +1,25 @@
-"""The GRPO training loop: rollout -> rewards -> advantages -> mu updates, per step.
+"""One GRPO step: rollout -> rewards -> advantages -> training batch -> mu updates -> metrics.
 
-One step = one generation batch of B prompts x G completions. Everything else lives in the
-stage modules (rollout, rewards, objective, logprobs, checkpoint); this file wires them
-together, times them, and writes `metrics.jsonl` and `samples.jsonl`.
+`Trainer` holds what one run trains (policy, reference, optimizer, prompt stream, rewards)
+and runs one step at a time (`train_step`). The stages live in their own modules (rollout,
+rewards, objective, batch, logprobs, checkpoint); the loop over steps, with checkpoints,
+resume and Ctrl-C, is `train.loop.train`.
+
+One step = one generation batch of B prompts x G completions:
+
+1. rollout: G completions per prompt (`rollout.generate_groups`);
+2. rewards: every reward function on every completion (`rewards.score`);
+3. advantages A_i = (r_i - mean(r_group)) / (std(r_group) + 1e-4), groups whose rewards are
+   all equal dropped (`objective.group_advantages`, `objective.informative_groups`);
+4. the training batch: micro-batches of fixed shape (`batch.micro_batches`), with the
+   old-policy log-probs (num_iterations > 1) and the reference's (beta > 0);
+5. mu = num_iterations optimizer updates, each the sum of the micro-batches' gradients,
+   clipped by global norm;
+6. metrics (the line metrics.jsonl gets) and sample rows (samples.jsonl).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,27 +31,22 @@ import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
-from mlx.utils import tree_map
+from mlx.utils import tree_flatten, tree_map
 
 from mlx_grpo import rewards as rw
-from mlx_grpo.config import TrainConfig, save_config
+from mlx_grpo.config import TrainConfig
 from mlx_grpo.data.examples import Example, PromptStream, build_examples, load_rows, split_rows
+from mlx_grpo.infer.evaluate import evaluate
 from mlx_grpo.models.policy import Policy, adapters_disabled, frozen_copy, load_policy
-from mlx_grpo.train import checkpoint as ckpt
-from mlx_grpo.train.logprobs import (
-    layerwise_supported,
-    pack,
-    pack_groups,
-    pad_multiple,
-    score_arrays,
-    score_from_arrays,
-)
+from mlx_grpo.rewards.inputs import reward_inputs
+from mlx_grpo.train.batch import BatchSpec, TrainBatch, micro_batches
+from mlx_grpo.train.checkpoint import load_checkpoint, save_checkpoint
+from mlx_grpo.train.logprobs import layerwise_supported, token_logprobs
 from mlx_grpo.train.objective import (
     LossSettings,
     group_advantages,
     grpo_loss,
     informative_groups,
-    normalizer,
 )
 from mlx_grpo.train.optim import build_optimizer
 from mlx_grpo.train.rollout import (
@@ -48,20 +55,6 @@ from mlx_grpo.train.rollout import (
     generate_groups,
     sampling_from_config,
 )
-
-StepCallback = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class MicroBatch:
-    """One slice of the kept rollouts, padded to a fixed row count (see `logprobs`)."""
-
-    arrays: tuple[mx.array, ...]  # what the scorer reads: `logprobs.score_arrays`
-    mask: mx.array  # [rows, T] completion tokens that carry loss
-    advantages: mx.array
-    norm: mx.array
-    old_logp: mx.array | None = None
-    ref_logp: mx.array | None = None
 
 
 @dataclass
@@ -77,6 +70,24 @@ class StepStats:
             self.sums[k] = self.sums.get(k, 0.0) + float(v.item())
 
 
+@dataclass
+class StepOutput:
+    """What one step produced: its metrics line and its sample rows (often none)."""
+
+    step: int
+    metrics: dict[str, Any]
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class StepTimes:
+    """Wall time of a step's phases, in seconds (reported as `*_s` metrics)."""
+
+    reward: float = 0.0  # decoding completions, reward functions, advantages
+    batch: float = 0.0  # packing the training batch, old-policy and reference log-probs
+    update: float = 0.0  # the mu optimizer updates
+
+
 def step_seed(seed: int, step: int) -> int:
     """Per-step RNG seed: a resumed run samples exactly what an uninterrupted one would."""
     return (seed * 1_000_003 + step * 7919) % (2**31)
@@ -85,10 +96,9 @@ def step_seed(seed: int, step: int) -> int:
 class Trainer:
     """Holds the policy, optimizer and data stream of one run and trains it step by step."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, on_step: StepCallback | None = None):
+    def __init__(self, cfg: TrainConfig, run_dir: Path):
         self.cfg = cfg
         self.run_dir = run_dir
-        self.on_step = on_step
         self.rewards = rw.build_rewards(cfg.rewards)
         eval_every = cfg.logging.eval_every
         self.eval_reward = rw.resolve_reward(cfg.logging.eval_reward) if eval_every else None
@@ -97,15 +107,7 @@ class Trainer:
         )
         mx.random.seed(cfg.seed)  # adapter initialisation draws random numbers: seed it too
         self.policy: Policy = load_policy(cfg.model, cfg.lora)
-        # each prompt scored once for its G completions; under gradient checkpointing that
-        # needs a body run layer by layer, else rows are scored whole with mlx-lm's checkpoint
-        ckpt = cfg.model.gradient_checkpointing
-        self.shared_prompts = not ckpt or layerwise_supported(self.policy.model)
-        self.pad_multiple = pad_multiple()
-        if ckpt and not self.shared_prompts:
-            from mlx_lm.tuner.trainer import grad_checkpoint
-
-            grad_checkpoint(self.policy.model.layers[0])
+        self.batch_spec = BatchSpec.of(cfg, self._shared_prompts())
         examples, self.dropped_prompts = build_examples(
             rows, self.policy.tokenizer, cfg.data, cfg.rollout.max_prompt_length
         )
@@ -120,6 +122,18 @@ class Trainer:
         self._grad_fn = self._compile_grad_fn()
 
     # ------------------------------------------------------------------ setup
+
+    def _shared_prompts(self) -> bool:
+        """Whether each prompt is scored once for its G completions (shared packing). Under
+        gradient checkpointing that needs a body that runs layer by layer; other bodies are
+        scored whole per row, their layers checkpointed by mlx-lm."""
+        checkpointing = self.cfg.model.gradient_checkpointing
+        shared = not checkpointing or layerwise_supported(self.policy.model)
+        if not shared:
+            from mlx_lm.tuner.trainer import grad_checkpoint  # mlx-lm imports transformers
+
+            grad_checkpoint(self.policy.model.layers[0])
+        return shared
 
     def _canaries(self, train_examples: list[Example]) -> list[Example]:
         """Fixed eval prompts: the held-out rows if any, else the first training prompts."""
@@ -142,30 +156,32 @@ class Trainer:
             return None
         return frozen_copy(self.policy.model)
 
-    def _compile_grad_fn(self) -> Callable[..., Any]:
+    def _compile_grad_fn(self) -> Callable[[TrainBatch], Any]:
+        """Loss, token-sum stats and gradients of one micro-batch, compiled once."""
         model, obj = self.policy.model, self.cfg.objective
-        use_old, use_ref = obj.num_iterations > 1, obj.beta > 0
         temperature, chunk = self.cfg.rollout.temperature, obj.logprob_chunk_size
+        checkpointing = self.cfg.model.gradient_checkpointing
 
-        n_arrays = 4 if self.shared_prompts else 3
-        ckpt = self.cfg.model.gradient_checkpointing
-
-        def loss_fn(model, mask, adv, norm, *rest):
-            # rest: the scorer's arrays, then old log-probs (mu > 1) and/or reference (beta > 0)
-            arrays, extra = rest[:n_arrays], rest[n_arrays:]
-            old = extra[0] if use_old else None
-            ref = extra[-1] if use_ref else None
-            logp, entropy = score_from_arrays(model, arrays, temperature, chunk, ckpt)
-            loss, stats = grpo_loss(logp, old, ref, adv, mask, norm, self.settings)
-            stats["entropy_sum"] = (entropy * mask).sum()
+        def loss_fn(model: nn.Module, batch: TrainBatch) -> tuple[mx.array, dict[str, mx.array]]:
+            logp, entropy = token_logprobs(model, batch.tokens, temperature, chunk, checkpointing)
+            loss, stats = grpo_loss(
+                logp,
+                batch.old_logp,
+                batch.ref_logp,
+                batch.advantages,
+                batch.mask,
+                batch.norm,
+                self.settings,
+            )
+            stats["entropy_sum"] = (entropy * batch.mask).sum()
             return loss, stats
 
         value_and_grad = nn.value_and_grad(model, loss_fn)
         state = [model.state, mx.random.state]
 
         @partial(mx.compile, inputs=state, outputs=state)
-        def grad_fn(*arrays):
-            (loss, stats), grads = value_and_grad(model, *arrays)
+        def grad_fn(batch: TrainBatch) -> tuple[mx.array, dict[str, mx.array], Any]:
+            (loss, stats), grads = value_and_grad(model, batch)
             return loss, stats, grads
 
         return grad_fn
@@ -178,157 +194,83 @@ class Trainer:
             self.policy.model, [e.ids for e in batch], self.cfg.rollout.group_size, self.sampling
         )
 
-    def score(self, batch: list[Example], rollout: RolloutBatch, texts: list[str]) -> rw.Scores:
-        g = rollout.group_size
-        prompts = [e.prompt for e in batch for _ in range(g)]
-        answers = [e.answer for e in batch for _ in range(g)]
-        extra_keys = sorted({k for e in batch for k in e.extras})
-        extras: dict[str, Any] = {
-            k: [e.extras.get(k) for e in batch for _ in range(g)] for k in extra_keys
-        }
-        extras["completion_lengths"] = [len(c) for c in rollout.completion_ids]
-        extras["max_completion_length"] = self.cfg.rollout.max_completion_length
-        return rw.score(self.rewards, prompts, texts, answers, extras)
+    def reward(self, batch: list[Example], rollout: RolloutBatch, texts: list[str]) -> rw.Scores:
+        """Every reward function on every completion (weighted sum and per function)."""
+        lengths = [len(c) for c in rollout.completion_ids]
+        inputs = reward_inputs(batch, texts, lengths, self.cfg.rollout.max_completion_length)
+        return rw.score(self.rewards, *inputs.args())
 
-    def micro_batches(
-        self, rollout: RolloutBatch, advantages: np.ndarray, keep: np.ndarray
-    ) -> list[MicroBatch]:
-        """Kept completions in micro-batches of a fixed row count (padded rows are inert)."""
-        idx = [n for n in range(len(rollout.completion_ids)) if keep[n // rollout.group_size]]
-        rows = len(rollout.completion_ids) // self.cfg.optimizer.gradient_accumulation_steps
-        chunks = [idx[i : i + rows] for i in range(0, len(idx), rows)]
-        masks = [self._row_mask(rollout, c) for c in chunks]
-        total_tokens = float(sum(m.sum() for m in masks))
-        out = []
-        for chunk, mask in zip(chunks, masks):
-            norm = normalizer(
-                self.cfg.objective.loss_type,
-                mask,
-                len(idx),
-                total_tokens,
-                len(chunks),
-                self.cfg.rollout.max_completion_length,
-            )
-            out.append(self._micro_batch(rollout, chunk, mask, rows, advantages[chunk], norm))
+    def with_old_and_ref(self, batches: list[TrainBatch]) -> list[TrainBatch]:
+        """Each micro-batch with its log-probs before any update (num_iterations > 1) and
+        under the reference (beta > 0)."""
+        obj, out = self.cfg.objective, []
+        for b in batches:
+            old = self._logprobs(self.policy.model, b) if obj.num_iterations > 1 else None
+            ref = self._reference_logprobs(b) if obj.beta > 0 else None
+            mx.eval(old, ref)
+            out.append(b._replace(old_logp=old, ref_logp=ref))
         return out
 
-    def _micro_batch(
-        self,
-        rollout: RolloutBatch,
-        chunk: list[int],
-        mask: np.ndarray,
-        rows: int,
-        advantages: np.ndarray,
-        norm: float,
-    ) -> MicroBatch:
-        """Pack one chunk, padding it with inert rows (mask 0, advantage 0) up to `rows`."""
-        pad = rows - len(chunk)
-        completions = [rollout.completion_ids[n] for n in chunk] + [[0]] * pad
-        if not self.shared_prompts:
-            prompts = [rollout.prompt_of(n) for n in chunk] + [[0]] * pad
-            packed = pack(prompts, completions, self.pad_multiple)
-        else:
-            packed = self._pack_shared(rollout, chunk, completions, rows)
-        width = packed.mask.shape[1]
-        full_mask = mx.array(np.pad(mask, [(0, pad), (0, width - mask.shape[1])]))
-        adv = np.pad(advantages.astype(np.float32), (0, pad))
-        return MicroBatch(score_arrays(packed), full_mask, mx.array(adv), mx.array(norm))
-
-    def _pack_shared(
-        self, rollout: RolloutBatch, chunk: list[int], completions: list[list[int]], rows: int
-    ) -> Any:
-        """Each distinct prompt once; the prompt count is padded to a fixed number."""
-        g = rollout.group_size
-        groups = list(dict.fromkeys(n // g for n in chunk))
-        owner = [groups.index(n // g) for n in chunk] + [0] * (rows - len(chunk))
-        prompts = [rollout.prompt_ids[b] for b in groups]
-        slots = min(self.cfg.batch_size, -(-rows // g) + 1)
-        prompts += [[0]] * (slots - len(prompts))
-        return pack_groups(prompts, owner, completions, self.pad_multiple)
-
-    def _row_mask(self, rollout: RolloutBatch, chunk: list[int]) -> np.ndarray:
-        """Completion-token mask for a chunk; truncated completions masked if configured."""
-        width = max(len(rollout.completion_ids[n]) for n in chunk)
-        mask = np.zeros((len(chunk), width), dtype=np.float32)
-        for r, n in enumerate(chunk):
-            if not (self.cfg.objective.mask_truncated_completions and rollout.truncated[n]):
-                mask[r, : len(rollout.completion_ids[n])] = 1.0
-        return mask
-
-    def fill_old_and_ref(self, mbs: list[MicroBatch]) -> None:
-        """Log-probs before any update (mu > 1) and under the reference (beta > 0)."""
-        obj = self.cfg.objective
-        for mb in mbs:
-            if obj.num_iterations > 1:
-                mb.old_logp = self._logprobs(self.policy.model, mb)
-            if obj.beta > 0:
-                mb.ref_logp = self._reference_logprobs(mb)
-            mx.eval(mb.old_logp, mb.ref_logp)
-
-    def _logprobs(self, model: nn.Module, mb: MicroBatch) -> mx.array:
+    def _logprobs(self, model: nn.Module, batch: TrainBatch) -> mx.array:
         temp, chunk = self.cfg.rollout.temperature, self.cfg.objective.logprob_chunk_size
-        return score_from_arrays(model, mb.arrays, temp, chunk)[0]
+        return token_logprobs(model, batch.tokens, temp, chunk)[0]
 
-    def _reference_logprobs(self, mb: MicroBatch) -> mx.array:
+    def _reference_logprobs(self, batch: TrainBatch) -> mx.array:
         if self.ref_model is not None:
-            return self._logprobs(self.ref_model, mb)
+            return self._logprobs(self.ref_model, batch)
         with adapters_disabled(self.policy.model):
-            logp = self._logprobs(self.policy.model, mb)
+            logp = self._logprobs(self.policy.model, batch)
             mx.eval(logp)
         return logp
 
-    def update(self, mbs: list[MicroBatch], stats: StepStats) -> None:
+    def update(self, batches: list[TrainBatch], stats: StepStats) -> None:
         """One optimizer update: summed micro-batch gradients, clipped by global norm."""
         self.policy.model.train()
         grads, loss = None, 0.0
-        for mb in mbs:
-            extra = [x for x in (mb.old_logp, mb.ref_logp) if x is not None]
-            value, mb_stats, g = self._grad_fn(mb.mask, mb.advantages, mb.norm, *mb.arrays, *extra)
+        for batch in batches:
+            value, batch_stats, g = self._grad_fn(batch)
             grads = g if grads is None else tree_map(mx.add, grads, g)
-            mx.eval(grads, value, mb_stats)
+            mx.eval(grads, value, batch_stats)
             del g  # only the running sum may outlive its micro-batch (one set, not two)
-            stats.add({"policy_loss": value, **mb_stats})
+            stats.add({"policy_loss": value, **batch_stats})
             loss += value.item()
         max_norm = self.cfg.optimizer.max_grad_norm
         if max_norm is not None:
             grads, norm = optim.clip_grad_norm(grads, max_norm)
         else:
-            norm = mx.sqrt(sum((g * g).sum() for g in _leaves(grads)))
+            norm = mx.sqrt(sum((g * g).sum() for _, g in tree_flatten(grads)))
         self.optimizer.update(self.policy.model, grads)
         mx.eval(self.policy.model.trainable_parameters(), self.optimizer.state)
         stats.grad_norms.append(float(norm.item()))
         stats.losses.append(loss)
 
-    def train_step(self) -> dict[str, Any]:
-        """Run one full GRPO step and return its metrics."""
+    def train_step(self) -> StepOutput:
+        """Run one full GRPO step; return its metrics and sample rows."""
         self.step += 1
         mx.random.seed(step_seed(self.cfg.seed, self.step))
         mx.reset_peak_memory()
-        batch = self.stream.next_batch(self.cfg.batch_size)
-        rollout = self.rollout(batch)
-        t0 = time.perf_counter()
+        examples = self.stream.next_batch(self.cfg.batch_size)
+        rollout = self.rollout(examples)
+        times, t0 = StepTimes(), time.perf_counter()
         texts = decode_completions(self.policy.tokenizer, rollout)
-        scores = self.score(batch, rollout, texts)
+        scores = self.reward(examples, rollout, texts)
         g = self.cfg.rollout.group_size
         advantages = group_advantages(scores.total, g, self.cfg.objective.scale_rewards)
         keep = informative_groups(scores.total, g)
-        mbs = self.micro_batches(rollout, advantages, keep) if keep.any() else []
-        self.fill_old_and_ref(mbs)
         t1 = time.perf_counter()
-        stats = StepStats()
-        for _ in range(self.cfg.objective.num_iterations if mbs else 0):
-            self.update(mbs, stats)
+        batches = micro_batches(rollout, advantages, keep, self.batch_spec) if keep.any() else []
+        batches = self.with_old_and_ref(batches)
         t2 = time.perf_counter()
-        metrics = self.metrics(rollout, scores, keep, mbs, stats, (t1 - t0, t2 - t1))
-        if self.canaries and self.step % self.cfg.logging.eval_every == 0:
-            metrics |= self.evaluate()
-        self.log(metrics, batch, rollout, texts, scores, advantages)
-        return metrics
+        stats = StepStats()
+        for _ in range(self.cfg.objective.num_iterations if batches else 0):
+            self.update(batches, stats)
+        times.reward, times.batch, times.update = t1 - t0, t2 - t1, time.perf_counter() - t2
+        metrics = self.metrics(rollout, scores, keep, batches, stats, times)
+        samples = self.samples(examples, rollout, texts, scores, advantages)
+        return StepOutput(self.step, metrics, samples)
 
     def evaluate(self) -> dict[str, float]:
-        """Greedy accuracy, format and emergence metrics on the canary prompts."""
-        from mlx_grpo.infer.evaluate import evaluate
-
+        """Greedy accuracy, format and emergence metrics on the canary prompts (`eval/...`)."""
         self.policy.model.eval()
         result = evaluate(
             self.policy.model,
@@ -340,19 +282,20 @@ class Trainer:
         )
         return {f"eval/{k}": v for k, v in result.summary.items()}
 
-    # ------------------------------------------------------------------ metrics and logs
+    # ------------------------------------------------------------------ metrics and samples
 
     def metrics(
         self,
         rollout: RolloutBatch,
         scores: rw.Scores,
         keep: np.ndarray,
-        mbs: list[MicroBatch],
+        batches: list[TrainBatch],
         stats: StepStats,
-        timings: tuple[float, float],
+        times: StepTimes,
     ) -> dict[str, Any]:
+        """One metrics.jsonl line (docs/metrics.md says what each key means)."""
         lengths = np.array([len(c) for c in rollout.completion_ids])
-        tokens = sum(float(mb.mask.sum().item()) for mb in mbs) * len(stats.losses)
+        tokens = sum(float(b.mask.sum().item()) for b in batches) * len(stats.losses)
         per_tok = {k: v / tokens if tokens else 0.0 for k, v in stats.sums.items()}
         m: dict[str, Any] = {
             "step": self.step,
@@ -380,41 +323,40 @@ class Trainer:
             "lr": float(self.optimizer.learning_rate.item()),
             "updates": len(stats.losses),
             "rollout_s": rollout.seconds,
-            "score_s": timings[0],
-            "update_s": timings[1],
+            "reward_s": times.reward,
+            "batch_s": times.batch,
+            "update_s": times.update,
             "rollout_tokens_per_s": rollout.tokens_per_second,
             "peak_memory_gb": mx.get_peak_memory() / 1e9,
         }
         return m
 
-    def log(
+    def samples(
         self,
-        metrics: dict[str, Any],
         batch: list[Example],
         rollout: RolloutBatch,
         texts: list[str],
         scores: rw.Scores,
         advantages: np.ndarray,
-    ) -> None:
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(metrics) + "\n")
-        log_cfg = self.cfg.logging
-        if log_cfg.samples_every and self.step % log_cfg.samples_every == 0:
-            with open(self.run_dir / "samples.jsonl", "a") as f:
-                for n in range(min(log_cfg.samples_per_step, len(texts))):
-                    row = {
-                        "step": self.step,
-                        "prompt": batch[n // rollout.group_size].text,
-                        "answer": batch[n // rollout.group_size].answer,
-                        "completion": texts[n],
-                        "reward": float(scores.total[n]),
-                        "rewards": {k: float(v[n]) for k, v in scores.per_function.items()},
-                        "advantage": float(advantages[n]),
-                        "truncated": rollout.truncated[n],
-                    }
-                    f.write(json.dumps(row) + "\n")
-        if self.on_step is not None:
-            self.on_step(metrics)
+    ) -> list[dict[str, Any]]:
+        """samples.jsonl rows, every `logging.samples_every` steps (else none)."""
+        log = self.cfg.logging
+        if not log.samples_every or self.step % log.samples_every:
+            return []
+        g = rollout.group_size
+        return [
+            {
+                "step": self.step,
+                "prompt": batch[n // g].text,
+                "answer": batch[n // g].answer,
+                "completion": texts[n],
+                "reward": float(scores.total[n]),
+                "rewards": {k: float(v[n]) for k, v in scores.per_function.items()},
+                "advantage": float(advantages[n]),
+                "truncated": rollout.truncated[n],
+            }
+            for n in range(min(log.samples_per_step, len(texts)))
+        ]
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -422,7 +364,8 @@ class Trainer:
         return {"data": self.stream.state(), "seed": self.cfg.seed}
 
     def save(self) -> Path:
-        return ckpt.save_checkpoint(
+        """Checkpoint the current step (`rundir`: RUN/checkpoints/step_N)."""
+        return save_checkpoint(
             self.run_dir,
             self.step,
             self.policy,
@@ -432,18 +375,9 @@ class Trainer:
         )
 
     def restore(self, folder: Path) -> None:
-        state = ckpt.load_checkpoint(folder, self.policy, self.optimizer)
+        state = load_checkpoint(folder, self.policy, self.optimizer)
         self.step = int(state["step"])
         self.stream.restore(state["data"])
-
-    def write_config(self) -> None:
-        save_config(self.cfg, self.run_dir / "config.yaml")
-
-
-def _leaves(tree: Any) -> list[mx.array]:
-    from mlx.utils import tree_flatten
-
-    return [v for _, v in tree_flatten(tree)]
 
 
 def _mean(values: list[float]) -> float:
