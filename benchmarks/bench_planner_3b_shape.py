@@ -179,7 +179,7 @@ def report(plan: Any, result: dict[str, Any], sets: list[str], args: Any) -> str
     lines = [
         f"machine: {machine()}",
         f"config: {CONFIG.relative_to(ROOT)} --set " + " --set ".join(sets),
-        f"layers {args.layers}, prompt {result['prompt']} tokens, shapes {plan.extra['shapes']}",
+        f"layers {args.layers}, prompt {result['prompt']} tokens, shapes {plan.shapes}",
         render_text(plan),
         f"  predicted {predicted:.3f} GB, measured {measured:.3f} GB, "
         f"predicted / measured = {predicted / measured:.3f}",

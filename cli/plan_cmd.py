@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from mlx_grpo.plan.memory import Plan
 
 EXAMPLES = """
 Reads only the model's config.json (or a table of known Qwen shapes), never the weights, and
@@ -59,9 +63,9 @@ def plan_command(
     arch = read_architecture(cfg.model.path)
     spec = memory or device
     budget = planner.device_memory(spec) if spec else planner.machine_memory()
-    plan = planner.plan(cfg, arch, prompt_length)
+    plan = planner.plan(cfg, arch, prompt_length, planner.device_pad_multiple(spec))
     console = Console()
-    console.print(_table(plan, budget, planner.device_note(spec), cfg.model.path, arch))
+    console.print(_table(plan, budget, planner.device_note(spec), cfg.model.path))
     if plan.total <= budget:
         console.print(f"[green]fits:[/] {plan.total / 1e9:.1f} GB of {budget / 1e9:.1f} GB")
         return
@@ -71,7 +75,7 @@ def plan_command(
     raise typer.Exit(1)
 
 
-def _table(plan, budget: int, note: str, model: str, arch: dict) -> Table:  # noqa: ANN001
+def _table(plan: Plan, budget: int, note: str, model: str) -> Table:
     table = Table(title=f"peak memory of one training step: {model}", title_justify="left")
     for name, justify in (("memory", "left"), ("phase", "left"), ("GB", "right"), ("note", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
@@ -86,5 +90,7 @@ def _table(plan, budget: int, note: str, model: str, arch: dict) -> Table:  # no
         style="bold",
     )
     table.add_row("available", "", f"{budget / 1e9:.2f}", note)
-    table.caption = f"shapes from {arch.get('source', '?')}"
+    table.caption = (
+        f"shapes from {plan.arch.source}; lengths padded to multiples of {plan.shapes.multiple}"
+    )
     return table

@@ -15,7 +15,7 @@ from conftest import write_jsonl
 from mlx_grpo.config import from_dict, load_config
 from mlx_grpo.errors import UserError
 from mlx_grpo.plan import memory as planner
-from mlx_grpo.plan.architecture import known_key, read_architecture
+from mlx_grpo.plan.architecture import Quantization, known_key, read_architecture
 
 GB = 1e9
 PARITY_REWARD = """
@@ -47,7 +47,7 @@ def test_known_architectures_have_the_published_parameter_counts(repo, billions,
     monkeypatch.setattr("mlx_grpo.plan.architecture._hub_cached_config", lambda repo: None)
     arch = read_architecture(repo)
     assert planner.total_params(arch) / 1e9 == pytest.approx(billions, rel=0.01)
-    assert arch["model_type"] == ("qwen3" if "Qwen3" in repo else "qwen2")
+    assert arch.model_type == ("qwen3" if "Qwen3" in repo else "qwen2")
 
 
 def test_known_key_strips_variants():
@@ -58,7 +58,7 @@ def test_known_key_strips_variants():
 def test_mlx_community_4bit_id_is_planned_as_quantized(monkeypatch):
     monkeypatch.setattr("mlx_grpo.plan.architecture._hub_cached_config", lambda repo: None)
     arch = read_architecture("mlx-community/Qwen2.5-3B-Instruct-4bit")
-    assert arch["quantization"] == {"bits": 4, "group_size": 64}
+    assert arch.quantization == Quantization(bits=4, group_size=64)
     lora = cfg_of(model={"path": "x"})
     bits = 8 * planner.weight_bytes(lora, arch) / planner.total_params(arch)
     assert bits == pytest.approx(4.5, abs=0.05)  # 4 bits + bf16 scale and bias per 64
@@ -69,13 +69,13 @@ def test_local_folder_is_read_from_config_json_only(tmp_path):
 
     (tmp_path / "config.json").write_text(json.dumps(model_config(259, 0, hidden_size=128)))
     arch = read_architecture(str(tmp_path))  # no weights in the folder: never opened
-    assert arch["hidden_size"] == 128 and arch["head_dim"] == 32 and arch["vocab_size"] == 259
+    assert arch.hidden_size == 128 and arch.head_dim == 32 and arch.vocab_size == 259
 
 
 def test_builtin_model_is_not_built(tmp_path, monkeypatch):
     monkeypatch.setenv("MLX_GRPO_CACHE", str(tmp_path))
     arch = read_architecture("builtin:small-qwen2")
-    assert arch["hidden_size"] == 256 and arch["num_hidden_layers"] == 4
+    assert arch.hidden_size == 256 and arch.num_hidden_layers == 4
     assert not any(tmp_path.iterdir())
 
 
@@ -356,3 +356,51 @@ def test_an_unknown_hub_model_does_not_block_training() -> None:
 
     cfg = load_config(None, ["data.train=x.jsonl", "model.path=someone/not-cached-model"])
     check_before_training(cfg, "1MB")  # nothing to plan with: training downloads it first
+
+
+@pytest.mark.parametrize("multiple", [32, 128])
+@pytest.mark.parametrize("shared", [True, False], ids=["shared-prompts", "whole-rows"])
+def test_planned_shapes_are_the_trainers(monkeypatch, multiple, shared):
+    """The planner's shapes come from the trainer's own packing: a worst-case rollout (every
+    prompt and completion at its limit) packs to exactly the planned widths, rows and slots."""
+    import numpy as np
+
+    from mlx_grpo.train.batch import BatchSpec, micro_batches
+    from mlx_grpo.train.rollout import RolloutBatch
+
+    monkeypatch.setattr("mlx_grpo.plan.architecture._hub_cached_config", lambda repo: None)
+    arch = read_architecture("Qwen/Qwen2.5-0.5B")
+    prompt, completion, g = 40, 33, 4  # 33: T - 1 = 32 is what gets rounded up
+    cfg = cfg_of(
+        model={"path": "Qwen/Qwen2.5-0.5B", "gradient_checkpointing": not shared},
+        rollout={"group_size": g, "max_completion_length": completion, "max_prompt_length": 64},
+        optimizer={"gradient_accumulation_steps": 3},
+        batch_size=3,
+    )
+    if not shared:  # a body that cannot run layer by layer, under checkpointing
+        arch = __import__("dataclasses").replace(arch, model_type="gpt2")
+    shapes = planner.plan(cfg, arch, prompt, multiple).shapes
+    rollout = RolloutBatch(
+        prompt_ids=[[1] * prompt for _ in range(3)],
+        completion_ids=[[2] * completion for _ in range(3 * g)],
+        truncated=[True] * (3 * g),
+        group_size=g,
+    )
+    spec = BatchSpec.of(cfg, shared, multiple)
+    batches = micro_batches(rollout, np.ones(3 * g), np.ones(3, dtype=bool), spec)
+    assert len(batches) == 3 and shapes.rows == spec.rows == 4
+    tokens = batches[0].tokens
+    if shared:
+        assert tokens.prompts.shape == (shapes.prompt_slots, shapes.prompt_width)
+        assert tokens.inputs.shape == (shapes.rows, shapes.width + 1)
+        assert shapes.width == multiple  # round_m(C - 1), not round_m(C)
+    else:
+        assert tokens.inputs.shape == (shapes.rows, shapes.seq)
+        assert tokens.targets.shape[1] == shapes.scored
+    assert shapes.prompt_width % multiple == 0 and shapes.seq % multiple == 0
+
+
+def test_an_nvidia_device_is_planned_with_cuda_padding():
+    assert planner.device_pad_multiple("h100-80gb") == 128
+    assert planner.device_pad_multiple("m3-max-64gb") == 32
+    assert planner.device_pad_multiple("24GB") == 32  # this machine: MLX's CPU backend

@@ -79,9 +79,10 @@ def adapter_parameters(lora: LoraConfig) -> dict[str, Any]:
     return params
 
 
-def num_adapted_layers(model: nn.Module, lora: LoraConfig) -> int:
-    total = len(model.layers)
-    return total if lora.num_layers < 0 else min(lora.num_layers, total)
+def adapted_layers(total_layers: int, lora: LoraConfig) -> int:
+    """How many of the last layers get adapters (or train, for "partial"): `lora.num_layers`,
+    all of them for -1."""
+    return total_layers if lora.num_layers < 0 else min(lora.num_layers, total_layers)
 
 
 def apply_trainable(model: nn.Module, lora: LoraConfig) -> None:
@@ -89,7 +90,7 @@ def apply_trainable(model: nn.Module, lora: LoraConfig) -> None:
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
     model.freeze()
-    n = num_adapted_layers(model, lora)
+    n = adapted_layers(len(model.layers), lora)
     if lora.fine_tune_type in ("lora", "dora"):
         try:
             linear_to_lora_layers(
@@ -110,7 +111,7 @@ def adapter_config(policy: Policy) -> dict[str, Any]:
     """mlx-lm's adapter_config.json contents for this run's adapters."""
     return {
         "fine_tune_type": policy.lora.fine_tune_type,
-        "num_layers": num_adapted_layers(policy.model, policy.lora),
+        "num_layers": adapted_layers(len(policy.model.layers), policy.lora),
         "lora_parameters": adapter_parameters(policy.lora),
         "base_model": str(policy.path),
     }

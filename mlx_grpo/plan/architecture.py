@@ -9,16 +9,17 @@
    their published config values; `-Instruct`, `-Math`, `-4bit`... variants share the shape);
 5. otherwise a `UserError` asking for a local path.
 
-The result is a flat dict: hidden_size, intermediate_size, num_hidden_layers,
-num_attention_heads, num_key_value_heads, head_dim, vocab_size, tie_word_embeddings,
-attention_bias, dtype (the checkpoint's), quantization ({"bits", "group_size"} or None),
-source (where the numbers came from).
+The result is an `Architecture`: the config.json fields the planner reads, typed (as
+mlx-lm's `ModelArgs` are), plus the checkpoint's dtype, its quantization and where the
+numbers came from.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,37 @@ FIELDS = (
 VARIANT_SUFFIX = re.compile(r"(-(instruct|base|chat|mlx|bf16|fp16|\d+bit|gguf))+$")
 
 
-def read_architecture(spec: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Quantization:
+    """Quantized weights: bits per weight and weights per scale/bias group."""
+
+    bits: int
+    group_size: int
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What the planner knows of a decoder model, without its weights."""
+
+    hidden_size: int  # D
+    intermediate_size: int  # I, the MLP width
+    num_hidden_layers: int  # L
+    num_attention_heads: int  # H
+    num_key_value_heads: int  # Hkv
+    head_dim: int  # hd
+    vocab_size: int  # V
+    tie_word_embeddings: bool
+    attention_bias: bool  # q, k, v projections with a bias (Qwen2)
+    model_type: str = ""
+    dtype: str = "float32"  # the checkpoint's
+    quantization: Quantization | None = None
+    source: str = ""  # where the numbers came from
+
+    def with_quantization(self, quantization: Quantization | None) -> Architecture:
+        return dataclasses.replace(self, quantization=quantization)
+
+
+def read_architecture(spec: str) -> Architecture:
     """The architecture of `model.path` (see the module docstring for the lookup order)."""
     if spec.startswith(BUILTIN_PREFIX):
         return _builtin(spec)
@@ -72,7 +103,7 @@ def read_architecture(spec: str) -> dict[str, Any]:
     return _known(spec)
 
 
-def _builtin(spec: str) -> dict[str, Any]:
+def _builtin(spec: str) -> Architecture:
     name = spec.removeprefix(BUILTIN_PREFIX)
     if name not in BUILTIN_SHAPES:  # a real model (or none): the resolver's folder, or its error
         return read_architecture(str(builtin_folder(spec)))
@@ -103,32 +134,32 @@ def _hub_cached_config(repo: str) -> Path | None:
     return Path(found) if isinstance(found, str) else None
 
 
-def from_config(config: dict[str, Any], source: str) -> dict[str, Any]:
-    """Normalise a Hugging Face / mlx-lm config.json into the planner's flat dict."""
+def from_config(config: dict[str, Any], source: str) -> Architecture:
+    """The architecture a Hugging Face / mlx-lm config.json describes."""
     config = {**config, **(config.get("text_config") or {})}
     missing = [k for k in FIELDS[:5] + ("vocab_size",) if not isinstance(config.get(k), int)]
     if missing:
         raise UserError(f"config.json lacks {', '.join(missing)}: not a decoder LLM?", where=source)
     heads = config["num_attention_heads"]
     quant = config.get("quantization") or config.get("quantization_config")
-    return {
-        **{k: config[k] for k in FIELDS[:5]},
-        "num_key_value_heads": config.get("num_key_value_heads") or heads,
-        "head_dim": config.get("head_dim") or config["hidden_size"] // heads,
-        "vocab_size": config["vocab_size"],
-        "tie_word_embeddings": bool(config.get("tie_word_embeddings", False)),
-        "attention_bias": bool(config.get("attention_bias", config.get("model_type") == "qwen2")),
-        "model_type": str(config.get("model_type", "")),
-        "dtype": config.get("torch_dtype") or config.get("dtype") or "float32",
-        "quantization": _quantization(quant),
-        "source": source,
-    }
+    return Architecture(
+        **{k: config[k] for k in FIELDS[:4]},
+        num_key_value_heads=config.get("num_key_value_heads") or heads,
+        head_dim=config.get("head_dim") or config["hidden_size"] // heads,
+        vocab_size=config["vocab_size"],
+        tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
+        attention_bias=bool(config.get("attention_bias", config.get("model_type") == "qwen2")),
+        model_type=str(config.get("model_type", "")),
+        dtype=str(config.get("torch_dtype") or config.get("dtype") or "float32"),
+        quantization=_quantization(quant),
+        source=source,
+    )
 
 
-def _quantization(quant: Any) -> dict[str, int] | None:
+def _quantization(quant: Any) -> Quantization | None:
     if not isinstance(quant, dict) or not isinstance(quant.get("bits"), int):
         return None
-    return {"bits": quant["bits"], "group_size": int(quant.get("group_size", 64))}
+    return Quantization(quant["bits"], int(quant.get("group_size", 64)))
 
 
 def known_key(repo: str) -> str:
@@ -141,7 +172,7 @@ class UnknownArchitecture(UserError):
     """A hub model that is neither cached nor in the table of known shapes."""
 
 
-def _known(spec: str) -> dict[str, Any]:
+def _known(spec: str) -> Architecture:
     key = known_key(spec)
     if key not in KNOWN:
         known = ", ".join(sorted(KNOWN))
@@ -158,5 +189,4 @@ def _known(spec: str) -> dict[str, Any]:
         {**config, "torch_dtype": "bfloat16", "model_type": model_type},
         source=f"known architecture {key} (not downloaded)",
     )
-    arch["quantization"] = {"bits": int(bits.group(1)), "group_size": 64} if bits else None
-    return arch
+    return arch.with_quantization(Quantization(int(bits.group(1)), 64) if bits else None)

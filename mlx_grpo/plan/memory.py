@@ -5,10 +5,13 @@ of size hd, vocabulary V; b = bytes per element of the training dtype (`model.dt
 checkpoint's). Run: B prompts x G completions, prompt P = `rollout.max_prompt_length` tokens
 (the longest prompt kept; `--prompt-length` for your data's), completion C =
 `max_completion_length` (worst case: every completion runs to the limit), A = gradient
-accumulation steps, c = `logprob_chunk_size`. Scoring shapes are padded like
-`logprobs.pack`: S = round32(P + C), Tc = round32(C); micro-batch rows R = B*G/A. Prompts
-are shared: each of the prompt slots runs round32(P) tokens once and each row Tc completion
-tokens (checkpointing bodies outside `models.families.LAYERWISE_MODELS`: R whole rows of S).
+accumulation steps, c = `logprob_chunk_size`. The shapes are the trainer's own
+(`train.batch`: `BatchSpec`, `shared_widths`, `row_widths`), padded to a multiple m (32; 128
+when the device is an NVIDIA GPU): micro-batch rows R = B*G/A; prompts are shared, so each of
+the prompt slots runs Wp = round_m(P) tokens once and each row Tc = round_m(C - 1)
+completion tokens attending to Wp + Tc positions, and the head scores Tc + 1 positions per
+row (checkpointing bodies outside `models.families.LAYERWISE_MODELS`: R whole rows of
+S = round_m(P + C) tokens, round_m(C) of them scored).
 
 A step has three phases that never overlap (the KV cache is freed before scoring, the
 activations before the optimizer step):
@@ -56,12 +59,20 @@ import copy
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mlx_grpo.config import TrainConfig
 from mlx_grpo.errors import UserError
 from mlx_grpo.models.families import LAYERWISE_MODELS
+from mlx_grpo.models.policy import adapted_layers
+from mlx_grpo.plan.architecture import (
+    Architecture,
+    Quantization,
+    UnknownArchitecture,
+    read_architecture,
+)
+from mlx_grpo.train.batch import BatchSpec, pad_multiple, round_up, row_widths, shared_widths
 
 KV_COPIES = 2.0
 BACKWARD_LAYERS = 2
@@ -90,7 +101,8 @@ class Plan:
     rows: list[Row]
     params: int
     trainable: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    shapes: Shapes
+    arch: Architecture
 
     def phase_total(self, phase: str) -> int:
         return sum(r.bytes for r in self.rows if r.phase == phase)
@@ -107,10 +119,10 @@ class Plan:
 # ---------------------------------------------------------------- parameter counts
 
 
-def layer_linears(arch: dict[str, Any]) -> dict[str, tuple[int, int]]:
+def layer_linears(arch: Architecture) -> dict[str, tuple[int, int]]:
     """(in, out) of each linear layer of one transformer block (mlx-lm's key names)."""
-    d, i, hd = arch["hidden_size"], arch["intermediate_size"], arch["head_dim"]
-    q, kv = arch["num_attention_heads"] * hd, arch["num_key_value_heads"] * hd
+    d, i, hd = arch.hidden_size, arch.intermediate_size, arch.head_dim
+    q, kv = arch.num_attention_heads * hd, arch.num_key_value_heads * hd
     return {
         "self_attn.q_proj": (d, q),
         "self_attn.k_proj": (d, kv),
@@ -122,39 +134,39 @@ def layer_linears(arch: dict[str, Any]) -> dict[str, tuple[int, int]]:
     }
 
 
-def layer_small_params(arch: dict[str, Any]) -> int:
+def layer_small_params(arch: Architecture) -> int:
     """Per-layer parameters outside the linear weights: two norms and the qkv biases."""
-    heads = arch["num_attention_heads"] + 2 * arch["num_key_value_heads"]
-    bias = heads * arch["head_dim"] if arch["attention_bias"] else 0
-    return 2 * arch["hidden_size"] + bias
+    heads = arch.num_attention_heads + 2 * arch.num_key_value_heads
+    bias = heads * arch.head_dim if arch.attention_bias else 0
+    return 2 * arch.hidden_size + bias
 
 
-def param_counts(arch: dict[str, Any]) -> dict[str, int]:
+def param_counts(arch: Architecture) -> dict[str, int]:
     """Parameter counts: per-layer linears, per-layer small, embeddings (+ untied head)."""
     linear = sum(a * b for a, b in layer_linears(arch).values())
-    embed = arch["vocab_size"] * arch["hidden_size"]
-    head = 0 if arch["tie_word_embeddings"] else embed
+    embed = arch.vocab_size * arch.hidden_size
+    head = 0 if arch.tie_word_embeddings else embed
     return {
         "layer_linear": linear,
         "layer_small": layer_small_params(arch),
         "embed": embed + head,
-        "final_norm": arch["hidden_size"],
+        "final_norm": arch.hidden_size,
     }
 
 
-def total_params(arch: dict[str, Any]) -> int:
+def total_params(arch: Architecture) -> int:
     c = param_counts(arch)
     return (
-        arch["num_hidden_layers"] * (c["layer_linear"] + c["layer_small"])
+        arch.num_hidden_layers * (c["layer_linear"] + c["layer_small"])
         + c["embed"]
         + (c["final_norm"])
     )
 
 
-def trainable_params(cfg: TrainConfig, arch: dict[str, Any]) -> int:
+def trainable_params(cfg: TrainConfig, arch: Architecture) -> int:
     """Parameters the optimizer updates: all, the last N layers, or the LoRA/DoRA adapters."""
-    lora, layers = cfg.lora, arch["num_hidden_layers"]
-    n = layers if lora.num_layers < 0 else min(lora.num_layers, layers)
+    lora = cfg.lora
+    n = adapted_layers(arch.num_hidden_layers, lora)
     c = param_counts(arch)
     if lora.fine_tune_type == "full":
         return total_params(arch)
@@ -168,61 +180,79 @@ def trainable_params(cfg: TrainConfig, arch: dict[str, Any]) -> int:
     return n * per_layer
 
 
-def dtype_bytes(cfg: TrainConfig, arch: dict[str, Any]) -> int:
+def dtype_bytes(cfg: TrainConfig, arch: Architecture) -> int:
     """Bytes per element of the weights and activations (`model.dtype`, else the checkpoint's)."""
-    name = cfg.model.dtype or str(arch.get("dtype") or "float32")
+    name = cfg.model.dtype or arch.dtype
     return DTYPE_BYTES.get(name, 4)
 
 
-def quantization(cfg: TrainConfig, arch: dict[str, Any]) -> tuple[int, int] | None:
-    """(bits, group_size) of the base weights: the config's QLoRA or an already-quantized model."""
-    if arch.get("quantization"):
-        return arch["quantization"]["bits"], arch["quantization"]["group_size"]
+def quantization(cfg: TrainConfig, arch: Architecture) -> Quantization | None:
+    """The base weights' quantization: an already-quantized model's, or the config's QLoRA."""
+    if arch.quantization is not None:
+        return arch.quantization
     if cfg.model.quantize_bits is not None:
-        return cfg.model.quantize_bits, cfg.model.quantize_group_size
+        return Quantization(cfg.model.quantize_bits, cfg.model.quantize_group_size)
     return None
 
 
-def weight_bytes(cfg: TrainConfig, arch: dict[str, Any]) -> int:
+def weight_bytes(cfg: TrainConfig, arch: Architecture) -> int:
     """Weights in memory: b per parameter, or bits/8 + 2*b/group per quantized weight."""
-    b, c, layers = dtype_bytes(cfg, arch), param_counts(arch), arch["num_hidden_layers"]
+    b, c, layers = dtype_bytes(cfg, arch), param_counts(arch), arch.num_hidden_layers
     small = layers * c["layer_small"] + c["final_norm"]
     big = layers * c["layer_linear"] + c["embed"]
     quant = quantization(cfg, arch)
     if quant is None:
         return (small + big) * b
-    bits, group = quant
-    return small * b + math.ceil(big * (bits / 8 + 2 * b / group))
+    return small * b + math.ceil(big * (quant.bits / 8 + 2 * b / quant.group_size))
 
 
 # ---------------------------------------------------------------- shapes
 
 
-def round_up(n: int, multiple: int) -> int:
-    return max(multiple, -(-n // multiple) * multiple)
-
-
 @dataclass
 class Shapes:
-    """The padded sizes one step works with (see the module docstring)."""
+    """The padded sizes one training step works with (see the module docstring)."""
 
-    prompt: int
-    completion: int
+    prompt: int  # P
+    completion: int  # C
     rows: int  # micro-batch rows R
-    seq: int  # S
-    width: int  # Tc
-    cache: int  # KV cache capacity per sequence
     prompt_slots: int  # distinct prompts per micro-batch when prompts are shared
+    prompt_width: int  # Wp
+    width: int  # Tc: completion positions run through the layers
+    seq: int  # S: whole rows (per-row scoring)
+    row_width: int  # completion positions of a whole row
+    shared_prompts: bool  # prompts shared (else whole rows: checkpointing, other bodies)
+    cache: int  # KV cache capacity per sequence during the rollout
+    multiple: int  # m: lengths are padded to multiples of it
 
     @classmethod
-    def of(cls, cfg: TrainConfig, prompt_length: int | None = None) -> Shapes:
+    def of(
+        cls, cfg: TrainConfig, arch: Architecture, prompt_length: int | None, multiple: int
+    ) -> Shapes:
         p = prompt_length or cfg.rollout.max_prompt_length
         c = cfg.rollout.max_completion_length
-        g = cfg.rollout.group_size
-        rows = cfg.batch_size * g // cfg.optimizer.gradient_accumulation_steps
-        cache = p + KV_STEP * math.ceil(c / KV_STEP)
-        slots = min(cfg.batch_size, -(-rows // g) + 1)
-        return cls(p, c, rows, round_up(p + c, 32), round_up(c, 32), cache, slots)
+        checkpointing = cfg.model.gradient_checkpointing
+        spec = BatchSpec.of(cfg, not checkpointing or arch.model_type in LAYERWISE_MODELS, multiple)
+        prompt_width, completion_width = shared_widths(p, c, multiple)
+        seq, row_width = row_widths(p + c, c, multiple)
+        return cls(
+            prompt=p,
+            completion=c,
+            rows=spec.rows,
+            prompt_slots=spec.prompt_slots,
+            prompt_width=prompt_width,
+            width=completion_width - 1,  # token t predicts t + 1; the prompt predicts token 0
+            seq=seq,
+            row_width=row_width,
+            shared_prompts=spec.shared_prompts,
+            cache=p + KV_STEP * math.ceil(c / KV_STEP),
+            multiple=multiple,
+        )
+
+    @property
+    def scored(self) -> int:
+        """Positions per row the output head projects to the vocabulary."""
+        return self.width + 1 if self.shared_prompts else self.row_width
 
 
 # ---------------------------------------------------------------- the rows
@@ -232,14 +262,21 @@ def _gb(n: float) -> str:
     return f"{n / GB:.2f} GB"
 
 
-def static_rows(cfg: TrainConfig, arch: dict[str, Any]) -> list[Row]:
+def trainable_bytes(cfg: TrainConfig, arch: Architecture) -> int:
+    """Bytes of the trained parameters (and so of one gradient set): adapters are float32
+    (mlx-lm's initialisation), trained weights keep the training dtype."""
+    adapters = cfg.lora.fine_tune_type in ("lora", "dora")
+    return trainable_params(cfg, arch) * (4 if adapters else dtype_bytes(cfg, arch))
+
+
+def static_rows(cfg: TrainConfig, arch: Architecture) -> list[Row]:
     """Weights, adapters, optimizer state and reference: held for the whole run."""
     b, lora = dtype_bytes(cfg, arch), cfg.lora
     weights, quant = weight_bytes(cfg, arch), quantization(cfg, arch)
     total, trainable = total_params(arch), trainable_params(cfg, arch)
-    kind = f"{quant[0]}-bit (group {quant[1]})" if quant else f"{b * 8}-bit floats"
+    kind = f"{quant.bits}-bit (group {quant.group_size})" if quant else f"{b * 8}-bit floats"
     adapters = lora.fine_tune_type in ("lora", "dora")
-    t_bytes = trainable * (4 if adapters else b)
+    t_bytes = trainable_bytes(cfg, arch)
     share = f"{trainable / 1e6:,.1f}M of {total / 1e6:,.1f}M params"
     ref = weights if not adapters and cfg.objective.beta > 0 else 0
     ref_note = (
@@ -265,60 +302,62 @@ def static_rows(cfg: TrainConfig, arch: dict[str, Any]) -> list[Row]:
     ]
 
 
-def kv_bytes(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes) -> int:
+def kv_bytes(cfg: TrainConfig, arch: Architecture, shapes: Shapes) -> int:
     """Rollout KV caches: B*G sequences at full capacity (x KV_COPIES) + B prompt caches."""
-    per_token = 2 * arch["num_hidden_layers"] * arch["num_key_value_heads"] * arch["head_dim"]
+    per_token = 2 * arch.num_hidden_layers * arch.num_key_value_heads * arch.head_dim
     per_token *= dtype_bytes(cfg, arch)
     sequences = cfg.batch_size * cfg.rollout.group_size
     prompts = cfg.batch_size * round_up(shapes.prompt, KV_STEP)
     return int(per_token * (KV_COPIES * sequences * shapes.cache + prompts))
 
 
-def layer_values(arch: dict[str, Any], attended: int) -> int:
+def layer_values(arch: Architecture, attended: int) -> int:
     """Values one layer keeps per token for its backward pass (tokens attending to
     `attended` positions): a = 5*D + (H + 2*Hkv)*hd + 4*I + H*attended."""
-    d, i, hd = arch["hidden_size"], arch["intermediate_size"], arch["head_dim"]
-    h, kv = arch["num_attention_heads"], arch["num_key_value_heads"]
+    d, i, hd = arch.hidden_size, arch.intermediate_size, arch.head_dim
+    h, kv = arch.num_attention_heads, arch.num_key_value_heads
     return 5 * d + (h + 2 * kv) * hd + 4 * i + h * attended
 
 
-def activation_values(arch: dict[str, Any], attended: int, checkpointing: bool) -> int:
+def activation_values(arch: Architecture, attended: int, checkpointing: bool) -> int:
     """Values kept per scored token for the backward pass, over all layers."""
-    layers, per_layer = arch["num_hidden_layers"], layer_values(arch, attended)
+    layers, per_layer = arch.num_hidden_layers, layer_values(arch, attended)
     if checkpointing:
-        return layers * arch["hidden_size"] + (1 + BACKWARD_LAYERS) * per_layer
+        return layers * arch.hidden_size + (1 + BACKWARD_LAYERS) * per_layer
     return (layers + BACKWARD_LAYERS) * per_layer
 
 
-def activation_bytes(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes, ckpt: bool) -> int:
+def activation_bytes(
+    cfg: TrainConfig, arch: Architecture, shapes: Shapes, checkpointing: bool
+) -> int:
     """Prompts shared (`logprobs.shared_prefix_hidden`): each of the prompt slots runs once
-    (round32(P) tokens) and the R completions run round32(C) tokens against gathered copies of
-    their prompt's keys and values (2 x Hkv x hd x R x round32(P) per layer: all layers without
-    checkpointing, one at a time with it). Checkpointing bodies that cannot run layer by layer
-    (`models.families.LAYERWISE_MODELS`) scores R whole rows of S tokens instead."""
-    b, layers = dtype_bytes(cfg, arch), arch["num_hidden_layers"]
-    if ckpt and arch.get("model_type") not in LAYERWISE_MODELS:
+    (Wp tokens) and the R completions run Tc tokens, attending to Wp + Tc positions, against
+    gathered copies of their prompt's keys and values (2 x Hkv x hd x R x Wp per layer: all
+    layers without checkpointing, one at a time with it). Checkpointing bodies that cannot run
+    layer by layer (`models.families.LAYERWISE_MODELS`) scores R whole rows of S tokens."""
+    b, layers = dtype_bytes(cfg, arch), arch.num_hidden_layers
+    if checkpointing and arch.model_type not in LAYERWISE_MODELS:
         return activation_values(arch, shapes.seq, True) * shapes.rows * shapes.seq * b
-    prompt = round_up(shapes.prompt, 32)
+    prompt, attended = shapes.prompt_width, shapes.prompt_width + shapes.width
     p_tokens, c_tokens = shapes.prompt_slots * prompt, shapes.rows * shapes.width
-    gathered = 2 * arch["num_key_value_heads"] * arch["head_dim"] * shapes.rows * prompt
-    if not ckpt:
+    gathered = 2 * arch.num_key_value_heads * arch.head_dim * shapes.rows * prompt
+    if not checkpointing:
         values = p_tokens * activation_values(arch, prompt, False)
-        values += c_tokens * activation_values(arch, shapes.seq, False) + layers * gathered
+        values += c_tokens * activation_values(arch, attended, False) + layers * gathered
         return values * b
-    inputs = layers * arch["hidden_size"] * (p_tokens + c_tokens)
-    one_layer = p_tokens * layer_values(arch, prompt) + c_tokens * layer_values(arch, shapes.seq)
+    inputs = layers * arch.hidden_size * (p_tokens + c_tokens)
+    one_layer = p_tokens * layer_values(arch, prompt) + c_tokens * layer_values(arch, attended)
     return (inputs + (1 + BACKWARD_LAYERS) * one_layer + gathered) * b
 
 
-def head_gradient_row(cfg: TrainConfig, arch: dict[str, Any]) -> Row:
+def head_gradient_row(cfg: TrainConfig, arch: Architecture) -> Row:
     """A trained output projection (full fine-tuning) gets its [V, D] gradient per log-prob
     chunk, summed into the running one (and, tied, into the embedding lookup's): one more
     [V, D] buffer beside the gradient set (measured 2.05 x V x D with a tied head)."""
     if cfg.lora.fine_tune_type != "full":
         return Row("output-projection gradient buffer", 0, "none: the head is frozen", "update")
-    size = arch["vocab_size"] * arch["hidden_size"] * dtype_bytes(cfg, arch)
-    note = f"[{arch['vocab_size']}, {arch['hidden_size']}]: summed over log-prob chunks"
+    size = arch.vocab_size * arch.hidden_size * dtype_bytes(cfg, arch)
+    note = f"[{arch.vocab_size}, {arch.hidden_size}]: summed over log-prob chunks"
     return Row("output-projection gradient buffer", size, note, "update")
 
 
@@ -346,14 +385,13 @@ def accumulation_row(cfg: TrainConfig, grads: int) -> Row:
     return Row("accumulated gradients", grads, note, "update")
 
 
-def dynamic_rows(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes) -> list[Row]:
+def dynamic_rows(cfg: TrainConfig, arch: Architecture, shapes: Shapes) -> list[Row]:
     """Rollout KV cache, and the update's gradients, activations and log-prob buffers."""
-    ckpt = cfg.model.gradient_checkpointing
-    static = static_rows(cfg, arch)
-    grads = static[2].bytes // 2
+    checkpointing = cfg.model.gradient_checkpointing
+    grads = trainable_bytes(cfg, arch)
     on, off = activation_bytes(cfg, arch, shapes, True), activation_bytes(cfg, arch, shapes, False)
-    chunk = min(cfg.objective.logprob_chunk_size, shapes.width)
-    logp = LOGPROB_BUFFERS * shapes.rows * chunk * arch["vocab_size"] * 4
+    chunk = min(cfg.objective.logprob_chunk_size, shapes.scored)
+    logp = LOGPROB_BUFFERS * shapes.rows * chunk * arch.vocab_size * 4
     bg = cfg.batch_size * cfg.rollout.group_size
     return [
         Row(
@@ -367,8 +405,8 @@ def dynamic_rows(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes) -> list
         accumulation_row(cfg, grads),
         head_gradient_row(cfg, arch),
         Row(
-            f"scoring activations ({'with' if ckpt else 'no'} checkpointing)",
-            on if ckpt else off,
+            f"scoring activations ({'with' if checkpointing else 'no'} checkpointing)",
+            on if checkpointing else off,
             f"{shapes.rows} rows x {shapes.seq} tokens; {_gb(off)} without checkpointing, "
             f"{_gb(on)} with",
             "update",
@@ -376,19 +414,24 @@ def dynamic_rows(cfg: TrainConfig, arch: dict[str, Any], shapes: Shapes) -> list
         Row(
             "log-prob buffers",
             logp,
-            f"{LOGPROB_BUFFERS} float32 [{shapes.rows}, {chunk}, {arch['vocab_size']}] chunks",
+            f"{LOGPROB_BUFFERS} float32 [{shapes.rows}, {chunk}, {arch.vocab_size}] chunks",
             "update",
         ),
         *optimizer_rows(cfg, grads),
     ]
 
 
-def plan(cfg: TrainConfig, arch: dict[str, Any], prompt_length: int | None = None) -> Plan:
-    """Predicted peak memory of training `cfg` on a model of shape `arch`."""
-    shapes = Shapes.of(cfg, prompt_length)
+def plan(
+    cfg: TrainConfig,
+    arch: Architecture,
+    prompt_length: int | None = None,
+    multiple: int | None = None,
+) -> Plan:
+    """Predicted peak memory of training `cfg` on a model of shape `arch`, with lengths
+    padded to `multiple` (default: what this machine's backend pads to)."""
+    shapes = Shapes.of(cfg, arch, prompt_length, multiple or pad_multiple())
     rows = static_rows(cfg, arch) + dynamic_rows(cfg, arch, shapes)
-    extra = {"shapes": shapes, "arch_source": arch.get("source", "")}
-    return Plan(rows, total_params(arch), trainable_params(cfg, arch), extra)
+    return Plan(rows, total_params(arch), trainable_params(cfg, arch), shapes, arch)
 
 
 # ---------------------------------------------------------------- devices
@@ -449,6 +492,17 @@ def device_note(spec: str | None) -> str:
     if s.split("-")[0] in NVIDIA:
         return "GPU memory minus 1.5 GiB for the CUDA context and library workspaces"
     return "as given"
+
+
+def device_pad_multiple(spec: str | None) -> int:
+    """The multiple training pads lengths to on a device: 128 on an NVIDIA GPU (cuDNN's fused
+    attention), 32 on a Mac; for a bare size or this machine, what this backend pads to."""
+    s = (spec or "").strip().lower()
+    if s.split("-")[0] in NVIDIA:
+        return pad_multiple(on_cuda=True)
+    if APPLE.match(s):
+        return pad_multiple(on_cuda=False)
+    return pad_multiple()
 
 
 def machine_memory() -> int:
@@ -538,12 +592,12 @@ def _model_variants(cfg: TrainConfig) -> list[tuple[str, TrainConfig]]:
 
 
 def advice(
-    p: Plan, budget: int, cfg: TrainConfig, arch: dict[str, Any], prompt_length: int | None = None
+    p: Plan, budget: int, cfg: TrainConfig, arch: Architecture, prompt_length: int | None = None
 ) -> list[str]:
     """Concrete changes that lower the peak, biggest saving first, marked when one alone fits."""
     found = []
     for text, new in _variants(cfg):
-        other = plan(new, arch, prompt_length)
+        other = plan(new, arch, prompt_length, p.shapes.multiple)
         saving = p.total - other.total
         if saving >= 0.01 * p.total:
             fits = " -> fits" if other.total <= budget else ""
@@ -573,14 +627,12 @@ def check_before_training(
 ) -> None:
     """Raise a UserError with the plan and advice when `cfg` will not fit in `memory`
     (a size or device name; None: this machine). Reads only the model's config.json."""
-    from mlx_grpo.plan.architecture import UnknownArchitecture, read_architecture
-
     try:
         arch = read_architecture(cfg.model.path)
     except UnknownArchitecture:  # a hub model not downloaded yet: training will fetch it
         return
     budget = device_memory(memory) if memory else machine_memory()
-    p = plan(cfg, arch, prompt_length)
+    p = plan(cfg, arch, prompt_length, device_pad_multiple(memory))
     if p.total <= budget:
         return
     tips = advice(p, budget, cfg, arch, prompt_length)
