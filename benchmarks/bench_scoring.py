@@ -51,9 +51,9 @@ def packed(args: argparse.Namespace, shared: bool):
 
 def run_variant(args: argparse.Namespace) -> dict:
     """Best-of-3 forward + backward time and the peak memory of one variant."""
-    shared, ckpt = args.variant.startswith("shared"), args.variant.endswith("+ckpt")
+    shared, checkpointing = args.variant.startswith("shared"), args.variant.endswith("+ckpt")
     model = build(args)
-    if ckpt and not shared:
+    if checkpointing and not shared:
         from mlx_lm.tuner.trainer import grad_checkpoint
 
         grad_checkpoint(model.layers[0])
@@ -61,7 +61,7 @@ def run_variant(args: argparse.Namespace) -> dict:
     tokens = batch.tokens
 
     def loss(m: nn.Module) -> mx.array:
-        logp = token_logprobs(m, tokens, 1.0, 64, checkpoint=ckpt and shared)[0]
+        logp = token_logprobs(m, tokens, 1.0, 64, checkpoint=checkpointing and shared)[0]
         return (logp * batch.mask).sum()
 
     grad = nn.value_and_grad(model, loss)

@@ -9,15 +9,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mlx_grpo import __version__
+from mlx_grpo.backend import installed_backends
+from mlx_grpo.blas import blas_in_use, find_openblas
+
 
 def machine_facts() -> dict[str, str]:
     """What a bug report or a performance question needs to know about this machine."""
     import mlx.core as mx
     import mlx_lm
-
-    from mlx_grpo import __version__
-    from mlx_grpo.backend import installed_backends
-    from mlx_grpo.blas import blas_in_use, find_openblas
 
     metal = mx.metal.is_available()
     cuda = hasattr(mx, "cuda") and mx.cuda.is_available()

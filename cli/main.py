@@ -5,8 +5,20 @@ from __future__ import annotations
 import sys
 
 import typer
+from mlx_grpo.cli import (
+    chat_cmd,
+    convert_cmd,
+    demo_cmd,
+    eval_cmd,
+    generate_cmd,
+    info_cmd,
+    plan_cmd,
+    train_cmd,
+)
 from rich.console import Console
 
+from mlx_grpo import backend
+from mlx_grpo.blas import maybe_reexec
 from mlx_grpo.errors import UserError
 
 app = typer.Typer(
@@ -33,17 +45,6 @@ def _register_commands() -> None:
     if _state.get("registered"):
         return
     _state["registered"] = True
-    from mlx_grpo.cli import (
-        chat_cmd,
-        convert_cmd,
-        demo_cmd,
-        eval_cmd,
-        generate_cmd,
-        info_cmd,
-        plan_cmd,
-        train_cmd,
-    )
-
     commands = (demo_cmd, train_cmd, plan_cmd, eval_cmd, chat_cmd, generate_cmd, convert_cmd)
     for module in (*commands, info_cmd):
         module.register(app)
@@ -51,8 +52,6 @@ def _register_commands() -> None:
 
 def _backend_ready() -> bool:
     """Warn when two MLX backends are installed; one error line when MLX cannot load."""
-    from mlx_grpo import backend
-
     installed = backend.installed_backends()
     warning = backend.backend_conflict(installed)
     if warning:
@@ -68,13 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     from typer._click.exceptions import ClickException
 
     if argv is None:  # a real command line (not a call from Python): maybe restart with OpenBLAS
-        from mlx_grpo.blas import maybe_reexec
-
         maybe_reexec(sys.argv)
     if not _backend_ready():
         return 2
     _register_commands()
-    _state["debug"] = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         result = app(args=argv, standalone_mode=False)
     except UserError as exc:

@@ -9,6 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mlx_grpo.config import load_config
+from mlx_grpo.errors import UserError
+
 if TYPE_CHECKING:
     from mlx_grpo.plan.memory import Plan
 
@@ -52,8 +55,6 @@ def plan_command(
     ),
 ) -> None:
     """Predict peak training memory and whether it fits."""
-    from mlx_grpo.config import load_config
-    from mlx_grpo.errors import UserError
     from mlx_grpo.plan import memory as planner
     from mlx_grpo.plan.architecture import read_architecture
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 OPT_OUT = "MLX_GRPO_NO_OPENBLAS"
@@ -26,7 +26,9 @@ OPENBLAS_CANDIDATES = (
 )
 
 
-def find_openblas(arch: str | None = None, exists=os.path.exists) -> str | None:  # noqa: ANN001
+def find_openblas(
+    arch: str | None = None, exists: Callable[[str], bool] = os.path.exists
+) -> str | None:
     """Path of an installed OpenBLAS shared library, or None."""
     arch = arch or os.uname().machine
     for pattern in OPENBLAS_CANDIDATES:

@@ -60,7 +60,7 @@ class RolloutConfig:
 
 @dataclass
 class ObjectiveConfig:
-    """The GRPO loss (design.md, "The objective")."""
+    """The GRPO loss (the formulas are in mlx_grpo/train/objective.py)."""
 
     loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "dapo"  # how token losses are averaged
     scale_rewards: Literal["group", "batch", "none"] = "group"  # advantage divided by which std

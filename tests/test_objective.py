@@ -1,4 +1,4 @@
-"""The MLX objective against an independent NumPy implementation of design.md's formulas.
+"""The MLX objective against an independent NumPy implementation of its formulas.
 
 The reference below is written from the formulas alone (float64, plain loops where clearer);
 gradients of the reference are taken by central finite differences, so nothing is shared with

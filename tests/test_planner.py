@@ -396,7 +396,7 @@ def test_planned_shapes_are_the_trainers(monkeypatch, multiple, shared):
         assert shapes.width == multiple  # round_m(C - 1), not round_m(C)
     else:
         assert tokens.inputs.shape == (shapes.rows, shapes.seq)
-        assert tokens.targets.shape[1] == shapes.scored
+        assert tokens.targets.shape[1] == shapes.head_positions
     assert shapes.prompt_width % multiple == 0 and shapes.seq % multiple == 0
 
 

@@ -17,6 +17,8 @@ import numpy as np
 
 from mlx_grpo.config import DataConfig
 from mlx_grpo.data.sources import SUFFIXES, hub_rows, read_rows
+from mlx_grpo.data.tasks import generate_task
+from mlx_grpo.data.templates import render_r1
 from mlx_grpo.errors import UserError
 
 BUILTIN = "builtin:"
@@ -42,8 +44,6 @@ def load_rows(cfg: DataConfig, seed: int) -> list[dict]:
 def load_source(spec: str, cfg: DataConfig, seed: int) -> list[dict]:
     """Rows of one source: a local file, a built-in task, or a hub dataset."""
     if spec.startswith(BUILTIN):
-        from mlx_grpo.data.tasks import generate_task
-
         return generate_task(spec.removeprefix(BUILTIN), cfg.num_examples, seed, cfg.difficulty)
     path = Path(spec).expanduser()
     if path.suffix.lower() in SUFFIXES or path.exists() or spec.startswith((".", "/", "~")):
@@ -80,8 +80,6 @@ def render_prompt(tokenizer: Any, prompt: str, cfg: DataConfig) -> str:
     if cfg.template == "custom":
         return (cfg.prompt_template or "{prompt}").replace("{prompt}", prompt)
     if cfg.template == "r1":
-        from mlx_grpo.data.templates import render_r1
-
         return render_r1(prompt)
     if not getattr(tokenizer, "chat_template", None):
         raise UserError(

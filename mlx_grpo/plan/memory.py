@@ -250,7 +250,7 @@ class Shapes:
         )
 
     @property
-    def scored(self) -> int:
+    def head_positions(self) -> int:
         """Positions per row the output head projects to the vocabulary."""
         return self.width + 1 if self.shared_prompts else self.row_width
 
@@ -390,7 +390,7 @@ def dynamic_rows(cfg: TrainConfig, arch: Architecture, shapes: Shapes) -> list[R
     checkpointing = cfg.model.gradient_checkpointing
     grads = trainable_bytes(cfg, arch)
     on, off = activation_bytes(cfg, arch, shapes, True), activation_bytes(cfg, arch, shapes, False)
-    chunk = min(cfg.objective.logprob_chunk_size, shapes.scored)
+    chunk = min(cfg.objective.logprob_chunk_size, shapes.head_positions)
     logp = LOGPROB_BUFFERS * shapes.rows * chunk * arch.vocab_size * 4
     bg = cfg.batch_size * cfg.rollout.group_size
     return [

@@ -1,6 +1,6 @@
 """The GRPO objective (DeepSeekMath, arXiv 2402.03300) with the later fixes.
 
-Every formula here is stated in design.md, "The objective":
+The formulas, each implemented below:
   advantage     A_i = (r_i - mean(r_group)) / (std(r_group) + 1e-4)   (std with Bessel)
                 scale_rewards: group | batch (std over the batch) | none (Dr. GRPO, 2503.20783)
   ratio         r_t = exp(logp_t - logp_old_t)             (token level)
