@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlx_grpo import rundir
+from mlx_grpo.converters.smollm import smollm2_mlx
 from mlx_grpo.errors import UserError
 from mlx_grpo.models.tiny import BUILTIN_SHAPES, tiny_builtin
 
@@ -34,10 +35,6 @@ def builtin_names() -> list[str]:
 
 def smollm2_folder() -> Path:
     """SmolLM2-135M-Instruct as an MLX folder in the cache (downloaded + converted once)."""
-    # The converter stack loads only for this model, on first use; `mlx_grpo.converters`'s
-    # package face imports the conversion pipeline, which resolves base models through here.
-    from mlx_grpo.converters.smollm import smollm2_mlx
-
     return smollm2_mlx()
 
 
