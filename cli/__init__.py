@@ -1,1 +1,3 @@
-"""The `mlx-grpo` command line (Typer + rich)."""
+"""The `mlx-grpo` command: Typer commands (`*_cmd.py`), the rich views (live progress, chat)
+and the demo's steps. Command modules import the engine inside the command functions, so
+`mlx-grpo --help` loads none of NumPy, SymPy, mlx-lm or transformers."""
