@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mlx_grpo.config import load_config
 from mlx_grpo.errors import UserError
 
 if TYPE_CHECKING:
@@ -55,6 +54,7 @@ def plan_command(
     ),
 ) -> None:
     """Predict peak training memory and whether it fits."""
+    from mlx_grpo.config import load_config
     from mlx_grpo.plan import memory as planner
     from mlx_grpo.plan.architecture import read_architecture
 
