@@ -1,6 +1,6 @@
 """The chat engine behind `mlx-grpo chat`: the conversation and its KV cache.
 
-Two parts, no terminal code (that lives in `chat_view`; loading lives in `loading`):
+Two parts, no terminal code (that lives in `cli/chat_view.py`; loading in `models/`):
 
 - `ChatSession`: the message history, rendered through the tokenizer's chat template (or the
   R1-Zero template for base models) on every turn. The tokens already in the KV cache are
