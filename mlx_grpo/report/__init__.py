@@ -1,0 +1,1 @@
+"""Reporting a run to outside viewers (TensorBoard, W&B): metric names and reporters."""
