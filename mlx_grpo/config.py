@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from mlx_grpo.errors import UserError
+from mlx_grpo.report.extras import check_report_to
 
 
 @dataclass
@@ -151,6 +152,7 @@ class LoggingConfig:
     eval_every: int = 0  # greedy eval + emergence metrics every N steps (0: never)
     eval_limit: int = 32  # problems per eval: held-out rows (data.eval_size) or train canaries
     eval_reward: str = "math_correct"  # what counts as a correct answer during eval
+    report_to: list[str] = field(default_factory=list)  # tensorboard, wandb (extras); []: none
 
 
 @dataclass
@@ -385,6 +387,7 @@ def validate(config: TrainConfig) -> None:
     for ok, key, message in checks:
         if not ok:
             raise UserError(message, where=key)
+    check_report_to(config.logging.report_to)
     _validate_combinations(config)
 
 
