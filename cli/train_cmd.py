@@ -73,6 +73,7 @@ def train_with_view(trainer: Trainer, console: Console, resume_from: Path | None
     """`train.loop.train` with the live progress view, then the summary (exit 130 on Ctrl-C)."""
     from mlx_grpo.cli.live_view import LiveView, summary_table
 
+    from mlx_grpo.report.callbacks import reporters
     from mlx_grpo.train.loop import train
 
     run_dir = trainer.run_dir
@@ -80,7 +81,9 @@ def train_with_view(trainer: Trainer, console: Console, resume_from: Path | None
         console.print(f"resuming [bold]{escape(str(run_dir))}[/] from {escape(resume_from.name)}")
     _describe(console, trainer)
     with LiveView(console, trainer.cfg.steps, _step_of(resume_from)) as view:
-        result = train(trainer, resume_from=resume_from, callbacks=[view])
+        result = train(
+            trainer, resume_from=resume_from, callbacks=[view, *reporters(trainer.cfg, run_dir)]
+        )
     if view.history:
         console.print(summary_table(view.history, str(run_dir)))
     if result.stopped:
