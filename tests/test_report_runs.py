@@ -27,3 +27,12 @@ def test_states_and_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     assert [rows[n].state for n in sorted(rows)] == ["finished", "stopped", "crashed"]
     assert rows["c-crashed"].steps_done == 3 and rows["c-crashed"].last_reward == 0.3
     assert rows["a-finished"].model == "builtin:tiny"
+
+
+def test_compare_lists_config_differences_and_final_metrics(tmp_path: Path) -> None:
+    from mlx_grpo.report.runs import config_diff, final_metrics
+
+    _run(tmp_path, "a", 4, 4, 4)
+    _run(tmp_path, "b", 6, 2, 2)
+    assert config_diff(tmp_path / "a", tmp_path / "b") == [("steps", 4, 6)]
+    assert final_metrics(tmp_path / "b") == {"step": 2, "reward_mean": 0.2}

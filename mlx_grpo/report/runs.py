@@ -62,3 +62,25 @@ def scan(folder: Path) -> list[RunSummary]:
     """Summaries of the runs directly under `folder`, by name; other folders are skipped."""
     found = [summarize(child) for child in sorted(folder.iterdir()) if child.is_dir()]
     return [s for s in found if s is not None]
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def config_diff(a: Path, b: Path) -> list[tuple[str, Any, Any]]:
+    """Dotted config keys whose values differ between two runs (`-` where one lacks it)."""
+    fa, fb = _flatten(rundir.read_run_config(a)), _flatten(rundir.read_run_config(b))
+    keys = sorted(set(fa) | set(fb))
+    return [(k, fa.get(k, "-"), fb.get(k, "-")) for k in keys if fa.get(k, "-") != fb.get(k, "-")]
+
+
+def final_metrics(run: Path) -> dict[str, Any]:
+    """The last parsed metrics line of a run ({} when none)."""
+    rows, _ = read_metrics(rundir.metrics_file(run))
+    return rows[-1] if rows else {}
