@@ -13,6 +13,7 @@ from mlx_grpo.cli import (
     generate_cmd,
     info_cmd,
     plan_cmd,
+    plot_cmd,
     runs_cmd,
     train_cmd,
 )
@@ -47,7 +48,7 @@ def _register_commands() -> None:
         return
     _state["registered"] = True
     commands = (demo_cmd, train_cmd, plan_cmd, eval_cmd, chat_cmd, generate_cmd, convert_cmd)
-    for module in (*commands, info_cmd, runs_cmd):
+    for module in (*commands, info_cmd, runs_cmd, plot_cmd):
         module.register(app)
 
 
