@@ -74,21 +74,15 @@ def reward_curve(run_dir: Path, width: int = 60) -> tuple[list[float], str]:
     return rewards, "".join(SPARKS[round((r - lo) * scale)] for r in pooled)
 
 
-def save_plot(rewards: list[float], path: Path) -> Path | None:
-    """The reward curve as a PNG, when matplotlib is installed."""
-    try:
-        import matplotlib
+def save_plot(run_dir: Path, path: Path) -> Path | None:
+    """The run's curves as `mlx-grpo plot` draws them, when matplotlib is installed."""
+    import importlib.util
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    from mlx_grpo.report.plot import series, write_png
+
+    if importlib.util.find_spec("matplotlib") is None:
         return None
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(range(1, len(rewards) + 1), rewards, marker=".")
-    ax.set(xlabel="step", ylabel="mean reward", title="GRPO demo: reward per step")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    write_png({run_dir.name: series(run_dir)}, path)
     return path
 
 

@@ -82,7 +82,7 @@ def _report(console: Console, run_dir: Path, before: HeldOut, after: HeldOut) ->
     rewards, spark = d.reward_curve(run_dir)
     if rewards:
         console.print(f"reward per step  {rewards[0]:.2f} {spark} {rewards[-1]:.2f}")
-    png = d.save_plot(rewards, run_dir / "reward_curve.png")
+    png = d.save_plot(run_dir, run_dir / "reward_curve.png")
     if png:
         console.print(f"reward curve: {png}")
     result = {"before": vars(before), "after": vars(after), "rewards": rewards}
