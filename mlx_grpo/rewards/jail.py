@@ -71,7 +71,6 @@ class Finished:
     timed_out: bool
     stdout: bytes
     stderr: bytes
-    channel: bytes  # what the program wrote to fd 3 (the harnesses' result lines)
 
     @property
     def signal(self) -> int | None:
@@ -141,7 +140,7 @@ def workdir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _shell_limits(limits: Limits, nproc_flag: str, channel_fd: int) -> str:
+def _shell_limits(limits: Limits, nproc_flag: str) -> str:
     values = {
         "c": 0,
         "t": limits.cpu_s,
@@ -151,16 +150,16 @@ def _shell_limits(limits: Limits, nproc_flag: str, channel_fd: int) -> str:
         nproc_flag: limits.processes,
     }
     ulimits = " && ".join(f"ulimit -{flag} {value}" for flag, value in values.items())
-    return f'{ulimits} && exec "$@" 3>&{channel_fd} {channel_fd}>&-'
+    return f'{ulimits} && exec "$@"'
 
 
-def command(argv: Sequence[str], limits: Limits, channel_fd: int) -> list[str]:
+def command(argv: Sequence[str], limits: Limits) -> list[str]:
     """The full command line: namespaces (or sandbox-exec), then ulimit, then the program."""
     iso = isolation()
     prefix: list[str] = list(NAMESPACE_PREFIX) if iso.namespaces else []
     if iso.sandbox_exec:
         prefix = ["sandbox-exec", "-p", MACOS_PROFILE]
-    script = _shell_limits(limits, iso.nproc_flag, channel_fd)
+    script = _shell_limits(limits, iso.nproc_flag)
     return [*prefix, "/bin/sh", "-c", script, "sh", *argv]
 
 
@@ -175,19 +174,14 @@ def _read(stream: IO[bytes], cap: int) -> bytes:
 
 def run(argv: Sequence[str], cwd: Path, limits: Limits) -> Finished:
     """Run `argv` in `cwd` (a `workdir()`) under `limits`; never raises for the program's sake."""
-    with (
-        tempfile.TemporaryFile() as out,
-        tempfile.TemporaryFile() as err,
-        tempfile.TemporaryFile() as ch,
-    ):
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
-            command(argv, limits, ch.fileno()),
+            command(argv, limits),
             cwd=cwd,
             env=_env(cwd),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
-            pass_fds=(ch.fileno(),),
             start_new_session=True,
             **_identity(),  # type: ignore[arg-type]
         )
@@ -198,7 +192,6 @@ def run(argv: Sequence[str], cwd: Path, limits: Limits) -> Finished:
             timed_out,
             _read(out, cap),
             _read(err, cap),
-            _read(ch, cap),
         )
 
 
