@@ -58,5 +58,6 @@ def test_all_or_nothing_and_config_entry() -> None:
     good = "```c\nint add(int a, int b) { return a + b; }\n```"
     out = score(rewards, [""], [good], [""], {"tests": [C_TESTS]})
     assert out.total.tolist() == [1.0] and out.errors["code_tests"] == 0
+    assert out.outcomes["code_tests"] == {"passed": 1}
     with pytest.raises(UserError, match="no parameter"):
         build_rewards([RewardSpec(name="code_tests", params={"langauge": "c"})])
