@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+import yaml
+from conftest import read_metrics, write_jsonl
 
 from mlx_grpo.config import RewardSpec
 from mlx_grpo.errors import UserError
@@ -15,7 +17,9 @@ PY_TESTS = ["add(2, 3) == 5", "assert add(-1, 1) == 0", "add(0, 0) == 0"]
 def run(completions: list[str], language: str, tests: list[str], **params: object) -> list[float]:
     n = len(completions)
     blank = [""] * n
-    return code.code_tests(blank, completions, blank, language, tests=[tests] * n, **params)  # type: ignore[arg-type]
+    return code.code_tests(
+        blank, completions, blank, language=[language] * n, tests=[tests] * n, **params
+    )  # type: ignore[arg-type]
 
 
 def test_c_correct_wrong_crash_loop_compile_error() -> None:
@@ -54,10 +58,40 @@ def test_forged_result_lines_do_not_count() -> None:
 def test_all_or_nothing_and_config_entry() -> None:
     wrong = "```c\nint add(int a, int b) { return a - b; }\n```"
     assert run([wrong], "c", C_TESTS, all_or_nothing=True) == [0.0]
-    rewards = build_rewards([RewardSpec(name="code_tests", params={"language": "c"})])
+    rewards = build_rewards([RewardSpec(name="code_tests", params={"default_language": "c"})])
     good = "```c\nint add(int a, int b) { return a + b; }\n```"
     out = score(rewards, [""], [good], [""], {"tests": [C_TESTS]})
     assert out.total.tolist() == [1.0] and out.errors["code_tests"] == 0
     assert out.outcomes["code_tests"] == {"passed": 1}
     with pytest.raises(UserError, match="no parameter"):
         build_rewards([RewardSpec(name="code_tests", params={"langauge": "c"})])
+
+
+@pytest.mark.e2e
+def test_train_cli_logs_code_reward_and_its_outcomes(tmp_path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    rows = [
+        {
+            "prompt": f"Write int add(int a, int b) in C ({i}).",
+            "answer": "tests",
+            "language": "c",
+            "tests": ["add(1, 2) == 3"],
+        }
+        for i in range(4)
+    ]
+    cfg = {
+        "model": {"path": "builtin:tiny-qwen2"},
+        "lora": {"fine_tune_type": "full"},
+        "rollout": {"group_size": 4, "max_completion_length": 8},
+        "data": {"train": str(write_jsonl(tmp_path / "t.jsonl", rows))},
+        "rewards": [{"name": "code_tests", "params": {"timeout": 2.0}}],
+        "logging": {"output_dir": str(tmp_path / "runs"), "run_name": "r"},
+        "checkpoint": {"every": 100},
+        "steps": 2,
+        "batch_size": 2,
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert run_cli("train", "--config", tmp_path / "c.yaml") == 0
+    last = read_metrics(tmp_path / "runs" / "r")[-1]
+    assert "rewards/code_tests/mean" in last and last["rewards/code_tests/errors"] == 0
+    outcomes = ("passed", "failed", "timeout", "compile_error", "no_code")
+    assert sum(last.get(f"rewards/code_tests/{k}", 0) for k in outcomes) == 8

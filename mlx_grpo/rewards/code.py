@@ -1,6 +1,7 @@
 """`code_tests`: compile the model's function (C, C++ or Python) and run the row's hidden tests.
 
-A row carries `language` ("c", "cpp" or "python"; the `language` parameter overrides it) and
+A row carries `language` ("c", "cpp" or "python"; rows without one use the
+`default_language` parameter) and
 `tests`, a list of boolean expressions in that language (a leading `assert` and trailing `;`
 are dropped). The code is the last fenced block of the answer (or the whole answer when it
 has none). The program prints one result line per test, each test in its own forked child
@@ -117,7 +118,7 @@ def code_tests(
     prompts: list[str],
     completions: list[str],
     answers: list[str],
-    language: str | None = None,
+    default_language: str = "c",
     all_or_nothing: bool = False,
     timeout: float = 5.0,
     memory_mb: int = 512,
@@ -125,13 +126,13 @@ def code_tests(
 ) -> list[float]:
     """Fraction of each row's hidden tests the completion's code passes (see module doc)."""
     limits = jail.Limits(wall_s=timeout, cpu_s=max(1, int(timeout + 1)), memory_mb=memory_mb)
-    langs = extras.get("language") or [None] * len(completions)
+    langs = extras.get("language") or [None] * len(completions)  # the row's column
     rows = extras.get("tests") or [[]] * len(completions)
     jobs: dict[tuple[str, str, tuple[str, ...]], Any] = {}
     keys: list[tuple[str, str, tuple[str, ...]] | None] = []
     with ThreadPoolExecutor(max_workers=max(2, (os.cpu_count() or 2))) as pool:
         for completion, lang, tests in zip(completions, langs, rows, strict=True):
-            code, lang = extract_code(completion), language or lang or "c"
+            code, lang = extract_code(completion), lang or default_language
             key = None if code is None else (lang, code, tuple(_clean_test(t) for t in tests))
             if key is not None and key not in jobs:  # duplicate answers run once
                 jobs[key] = pool.submit(_run_one, lang, code, list(key[2]), limits)
