@@ -37,6 +37,7 @@ class Scores:
     total: np.ndarray  # [N]
     per_function: dict[str, np.ndarray] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, dict[str, int]] = field(default_factory=dict)  # e.g. compile_error
 
 
 def build_rewards(specs: list[RewardSpec]) -> list[Reward]:
@@ -66,5 +67,8 @@ def score(
         values, errors = call_safely(reward.fn, prompts, completions, answers, extras or {})
         result.per_function[reward.name] = np.asarray(values, dtype=np.float64)
         result.errors[reward.name] = errors
+        counts = getattr(reward.fn, "outcome_counts", None)  # code rewards count outcomes
+        if isinstance(counts, dict):
+            result.outcomes[reward.name] = dict(counts)
         result.total += reward.weight * result.per_function[reward.name]
     return result

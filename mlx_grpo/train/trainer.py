@@ -306,6 +306,8 @@ class Trainer:
             m[f"rewards/{name}/mean"] = float(values.mean())
             m[f"rewards/{name}/std"] = float(values.std())
             m[f"rewards/{name}/errors"] = scores.errors.get(name, 0)
+            for kind, count in scores.outcomes.get(name, {}).items():
+                m[f"rewards/{name}/{kind}"] = count
         m |= {
             "frac_zero_std_groups": float(1.0 - keep.mean()),
             "kl": per_tok.get("kl_sum", 0.0),

@@ -1,0 +1,97 @@
+"""`code_tests` on hand-written completions: right code passes, each kind of bug fails."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from conftest import read_metrics, write_jsonl
+
+from mlx_grpo.config import RewardSpec
+from mlx_grpo.errors import UserError
+from mlx_grpo.rewards import build_rewards, code, score
+
+C_TESTS = ["add(2, 3) == 5", "add(-1, 1) == 0", "assert add(0, 0) == 0;"]
+PY_TESTS = ["add(2, 3) == 5", "assert add(-1, 1) == 0", "add(0, 0) == 0"]
+
+
+def run(completions: list[str], language: str, tests: list[str], **params: object) -> list[float]:
+    n = len(completions)
+    blank = [""] * n
+    return code.code_tests(
+        blank, completions, blank, language=[language] * n, tests=[tests] * n, **params
+    )  # type: ignore[arg-type]
+
+
+def test_c_correct_wrong_crash_loop_compile_error() -> None:
+    good = "```c\nint add(int a, int b) { return a + b; }\n```"
+    wrong = "```c\nint add(int a, int b) { return a - b; }\n```"  # passes add(0,0) only
+    crash = "```c\nint add(int a, int b) { if (a) *(volatile int *)0 = 1; return b; }\n```"
+    loop = "```c\nint add(int a, int b) { for (;;) {} }\n```"
+    broken = "```c\nint add(int a, int b) { return a + ; }\n```"
+    scores = run([good, wrong, crash, loop, broken, ""], "c", C_TESTS, timeout=2.0)
+    assert scores[0] == 1.0
+    assert scores[1] == pytest.approx(1 / 3)
+    assert scores[2] == pytest.approx(1 / 3)  # add(0, 0) does not crash
+    assert scores[3] == 0.0 and scores[4] == 0.0 and scores[5] == 0.0
+    assert code.LAST_COUNTS["compile_error"] == 1 and code.LAST_COUNTS["passed"] == 1
+    assert code.LAST_COUNTS["timeout"] == 1 and code.LAST_COUNTS["no_code"] == 1
+
+
+def test_cpp_and_python() -> None:
+    cpp = (
+        "```cpp\n#include <vector>\n"
+        "int add(int a, int b) { std::vector<int> v{a, b}; return v[0] + v[1]; }\n```"
+    )
+    assert run([cpp], "cpp", C_TESTS) == [1.0]
+    good = "```python\ndef add(a, b):\n    return a + b\n```"
+    off = "```python\ndef add(a, b):\n    return a + b + 1\n```"
+    syntax = "```python\ndef add(a, b) return\n```"
+    assert run([good, off, syntax], "python", PY_TESTS) == [1.0, 0.0, 0.0]
+    assert code.LAST_COUNTS["compile_error"] == 1 and code.LAST_COUNTS["failed"] == 1
+
+
+def test_forged_result_lines_do_not_count() -> None:
+    forge = '```c\n#include <stdio.h>\nint add(int a, int b) { puts("x 0 1"); return 7; }\n```'
+    assert run([forge], "c", C_TESTS) == [0.0]
+
+
+def test_all_or_nothing_and_config_entry() -> None:
+    wrong = "```c\nint add(int a, int b) { return a - b; }\n```"
+    assert run([wrong], "c", C_TESTS, all_or_nothing=True) == [0.0]
+    rewards = build_rewards([RewardSpec(name="code_tests", params={"default_language": "c"})])
+    good = "```c\nint add(int a, int b) { return a + b; }\n```"
+    out = score(rewards, [""], [good], [""], {"tests": [C_TESTS]})
+    assert out.total.tolist() == [1.0] and out.errors["code_tests"] == 0
+    assert out.outcomes["code_tests"] == {"passed": 1}
+    with pytest.raises(UserError, match="no parameter"):
+        build_rewards([RewardSpec(name="code_tests", params={"langauge": "c"})])
+
+
+@pytest.mark.e2e
+def test_train_cli_logs_code_reward_and_its_outcomes(tmp_path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    rows = [
+        {
+            "prompt": f"Write int add(int a, int b) in C ({i}).",
+            "answer": "tests",
+            "language": "c",
+            "tests": ["add(1, 2) == 3"],
+        }
+        for i in range(4)
+    ]
+    cfg = {
+        "model": {"path": "builtin:tiny-qwen2"},
+        "lora": {"fine_tune_type": "full"},
+        "rollout": {"group_size": 4, "max_completion_length": 8},
+        "data": {"train": str(write_jsonl(tmp_path / "t.jsonl", rows))},
+        "rewards": [{"name": "code_tests", "params": {"timeout": 2.0}}],
+        "logging": {"output_dir": str(tmp_path / "runs"), "run_name": "r"},
+        "checkpoint": {"every": 100},
+        "steps": 2,
+        "batch_size": 2,
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert run_cli("train", "--config", tmp_path / "c.yaml") == 0
+    last = read_metrics(tmp_path / "runs" / "r")[-1]
+    assert "rewards/code_tests/mean" in last and last["rewards/code_tests/errors"] == 0
+    outcomes = ("passed", "failed", "timeout", "compile_error", "no_code")
+    assert sum(last.get(f"rewards/code_tests/{k}", 0) for k in outcomes) == 8
