@@ -19,11 +19,10 @@ THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 TRAILING_PENALTY = 0.001
 
-_BODY = r"(?:(?!</?think>|</?answer>).)+?"
-_STRICT = re.compile(
-    rf"<think>\n(?P<think>{_BODY})\n</think>\n<answer>\n(?P<answer>{_BODY})\n</answer>\s*",
-    flags=re.DOTALL,
-)
+_ANGLE = re.compile(r"[<>]")
+TAGS = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
+# The strict layout, in three fixed pieces: found with str.find, so linear in the text.
+_STRICT_HEAD, _STRICT_MID, _STRICT_END = "<think>\n", "\n</think>\n<answer>\n", "\n</answer>"
 
 
 def with_prompt_think(prompt: str, completion: str) -> str:
@@ -63,15 +62,27 @@ def r1_format_strict(
 
 
 def strict_score(text: str) -> float:
-    match = _STRICT.fullmatch(text.lstrip())
-    ok = match is not None and match["think"].strip() and match["answer"].strip()
-    return 1.0 if ok else 0.0
+    """1.0 for `<think>\\n...\\n</think>\\n<answer>\\n...\\n</answer>` with non-empty
+    parts that hold no other tag and only whitespace after the end (no regex: str.find)."""
+    text = text.lstrip()
+    if not text.startswith(_STRICT_HEAD):
+        return 0.0
+    mid = text.find(_STRICT_MID, len(_STRICT_HEAD))
+    end = text.find(_STRICT_END, mid + len(_STRICT_MID)) if mid >= 0 else -1
+    if end < 0:
+        return 0.0
+    think, answer = text[len(_STRICT_HEAD) : mid], text[mid + len(_STRICT_MID) : end]
+    parts_ok = all(part.strip() and not _has_tag(part) for part in (think, answer))
+    return 1.0 if parts_ok and not text[end + len(_STRICT_END) :].strip() else 0.0
+
+
+def _has_tag(text: str) -> bool:
+    return any(tag in text for tag in TAGS)
 
 
 def tag_score(text: str) -> float:
     """0.25 per tag present exactly once, minus TRAILING_PENALTY per char after </answer>."""
-    tags = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
-    score = sum(0.25 for tag in tags if text.count(tag) == 1)
+    score = sum(0.25 for tag in TAGS if text.count(tag) == 1)
     if ANSWER_CLOSE in text:
         trailing = text.rsplit(ANSWER_CLOSE, 1)[1].strip()
         score -= TRAILING_PENALTY * len(trailing)
@@ -85,7 +96,24 @@ def tag_count(
     return [tag_score(with_prompt_think(p, c)) for p, c in zip(prompts, completions)]
 
 
-_ANSWER_TAG = re.compile(r"<answer>\s*([^<>]+?)\s*</answer>", flags=re.DOTALL)
+def filled_answer_tags(text: str) -> int:
+    """How many `<answer>...</answer>` pairs hold a non-empty answer with no `<` or `>`.
+
+    One left-to-right pass with str.find (linear: each character is looked at once)."""
+    count, pos = 0, text.find(ANSWER_OPEN)
+    while pos >= 0:
+        start = pos + len(ANSWER_OPEN)
+        stop = _next_angle(text, start)
+        if stop < 0:
+            break
+        count += text.startswith(ANSWER_CLOSE, stop) and bool(text[start:stop].strip())
+        pos = text.find(ANSWER_OPEN, stop)
+    return count
+
+
+def _next_angle(text: str, start: int) -> int:
+    found = _ANGLE.search(text, start)
+    return found.start() if found else -1
 
 
 def answer_tag(
@@ -95,4 +123,4 @@ def answer_tag(
 
     The format half of instruct-model tasks that ask for the final answer in tags (no
     `<think>` required)."""
-    return [1.0 if len(_ANSWER_TAG.findall(c)) == 1 else 0.0 for c in completions]
+    return [1.0 if filled_answer_tags(c) == 1 else 0.0 for c in completions]

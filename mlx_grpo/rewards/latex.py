@@ -24,7 +24,7 @@ MAX_BITS = 100_000  # size of a numeric power's result
 MAX_FACTORIAL = 1000
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<num>\d+\.?\d*|\.\d+)|(?P<cmd>\\[a-zA-Z]+)|(?P<word>[a-zA-Z]+)"
+    r"\s*(?:(?P<num>\d+(?:\.\d*)?|\.\d+)|(?P<cmd>\\[a-zA-Z]+)|(?P<word>[a-zA-Z]+)"
     r"|(?P<op>\*\*|[-+*/^(){}\[\]!_]))"
 )
 _UNICODE = {"π": "\\pi ", "√": "\\sqrt ", "·": "*", "×": "*", "−": "-", "÷": "/", "∞": "\\infty "}

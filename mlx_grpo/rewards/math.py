@@ -32,7 +32,7 @@ ROUNDED_PLACES = 4
 
 _ANSWER_IS = re.compile(r"(?:final answer|the answer)\s*(?:is|:)\s*:?", re.IGNORECASE)
 _NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|-?\.\d+")
-_PLAIN = re.compile(r"([+-]?)(\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d{1,3}))?")
+_PLAIN = re.compile(r"([+-]?)(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d{1,3}))?")
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _FRAC = re.compile(r"([+-]?)\\frac(?:\{([^{}]+)\}|(\d))(?:\{([^{}]+)\}|(\d))")
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
@@ -54,9 +54,10 @@ _UNITS = [
     "ft",
     "in",
 ]
-_NUM_TEXT = r"[+-]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)%?"
-_UNIT_SPACED = re.compile(rf"({_NUM_TEXT})\s+((?:[a-zA-Z]+\.?(?:\^\d)?\s*)+)")
-_UNIT_JOINED = re.compile(rf"({_NUM_TEXT})((?:{'|'.join(_UNITS)})(?:\^\d)?)")
+# Linear-time by construction: no quantified group can match what its neighbour matches.
+_NUM_PREFIX = re.compile(r"[+-]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)%?")
+_UNIT_PIECE = re.compile(r"[a-zA-Z]+\.?(?:\^\d)?")  # a unit word is one or more pieces
+_UNIT_JOINED = re.compile(rf"(?:{'|'.join(_UNITS)})(?:\^\d)?")
 _VAR_PREFIX = re.compile(r"^[a-zA-Z](?:_\{?\w+\}?)?\s*=\s*(?=[^=]*$)")
 _WORD = re.compile(r"\(?[a-zA-Z][a-zA-Z ]*\)?")
 _NOT_UNITS = {"pi", "i", "e", "sqrt", "infty", "inf"}
@@ -162,10 +163,34 @@ def normalize(answer: str) -> str:
 
 
 def _strip_units(s: str) -> str:
-    """ "12 apples" -> "12", "5cm^2" -> "5": words after a plain number are units."""
-    unit = _UNIT_SPACED.fullmatch(s) or _UNIT_JOINED.fullmatch(s)
-    words = set(re.findall(r"[a-zA-Z]+", unit.group(2).lower())) if unit else set()
-    return unit.group(1) if unit and not words & _NOT_UNITS else s
+    """ "12 apples" -> "12", "5cm^2" -> "5": words after a plain number are units.
+
+    The words are checked one at a time (`_UNIT_PIECE` has no nested repeat), so this is
+    linear in the length of the answer whatever the model wrote after the number."""
+    number = _NUM_PREFIX.match(s)
+    rest = s[number.end() :] if number else ""
+    if not number or not rest:
+        return s
+    if rest[0].isspace():
+        words = rest.split()
+        if not all(_is_unit_word(word) for word in words):
+            return s
+    elif _UNIT_JOINED.fullmatch(rest):
+        words = [rest]
+    else:
+        return s
+    letters = {w.lower() for word in words for w in re.findall(r"[a-zA-Z]+", word)}
+    return number.group(0) if not letters & _NOT_UNITS else s
+
+
+def _is_unit_word(word: str) -> bool:
+    """ "kg", "m.", "m^2", "m.^2kg": pieces of letters, each with an optional "." and "^d"."""
+    end = 0
+    for piece in _UNIT_PIECE.finditer(word):
+        if piece.start() != end:
+            return False
+        end = piece.end()
+    return 0 < end == len(word)
 
 
 # ---------------------------------------------------------------- plain numbers
