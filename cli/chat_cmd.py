@@ -82,7 +82,7 @@ def chat(
         failed = chat_loop(session, view)
     except KeyboardInterrupt as exc:
         raise typer.Abort() from exc
-    if failed:
+    if failed and not view.interactive:  # a person saw each error and went on; a script can't
         raise UserError(f"{failed} input line(s) failed (messages above)")
 
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 
 from mlx_grpo.errors import UserError
 from mlx_grpo.infer.chat import ChatSession, TurnStats, is_command, run_command
@@ -78,7 +79,8 @@ class ChatView:
 
     def banner(self, label: str, template: str) -> None:
         limit = self.session.context_limit
-        self.info.print(f"[bold]mlx-grpo chat[/] · {label} · template {template} · context {limit}")
+        where = f"{escape(label)} · template {escape(template)} · context {limit}"
+        self.info.print(f"[bold]mlx-grpo chat[/] · {where}")
         if self.interactive:
             self.info.print("[dim]/help for commands · Ctrl-C stops an answer · Ctrl-D exits[/]")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mlx_grpo.errors import UserError
@@ -60,7 +61,7 @@ def print_rows(title: str, rows: dict[str, str]) -> None:
     table.add_column(style="bold cyan")
     table.add_column()
     for key, value in rows.items():
-        table.add_row(key, value)
+        table.add_row(escape(key), escape(str(value)))
     console.print(table)
 
 

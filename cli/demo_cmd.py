@@ -84,7 +84,7 @@ def _report(console: Console, run_dir: Path, before: HeldOut, after: HeldOut) ->
         console.print(f"reward per step  {rewards[0]:.2f} {spark} {rewards[-1]:.2f}")
     png = d.save_plot(run_dir, run_dir / "reward_curve.png")
     if png:
-        console.print(f"reward curve: {png}")
+        console.print(f"reward curve: {escape(str(png))}")
     result = {"before": vars(before), "after": vars(after), "rewards": rewards}
     (run_dir / "demo.json").write_text(json.dumps(result, indent=2))
 

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from mlx_grpo.cli import model_flags
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 HELP = (
@@ -68,7 +69,7 @@ def eval_command(
     console.print(_table(result.summary, loaded.source.label, data, len(examples)))
     path = out or Path("evals") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}.json"
     _write(path, loaded.source.label, data, result)
-    console.print(f"results: {path}")
+    console.print(f"results: {escape(str(path))}")
 
 
 def _examples(

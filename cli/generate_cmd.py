@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from mlx_grpo.cli import model_flags
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mlx_grpo.errors import UserError
@@ -50,7 +51,7 @@ def generate_command(
     todo = generation.pending(items, samples, done)
     console = Console(stderr=True)
     if not todo:
-        console.print(f"nothing to do: all {len(items) * samples} rows are in {out}")
+        console.print(f"nothing to do: all {len(items) * samples} rows are in {escape(str(out))}")
         return
     mx.random.seed(seed)
     sampling = _sampling(loaded.tokenizer, temp, top_p, max_tokens)
@@ -60,7 +61,7 @@ def generate_command(
     with _progress(console) as progress:
         task = progress.add_task("generate", total=len(todo) * samples)
         written = generation.write_rows(out, batches, done, lambda n: progress.advance(task, n))
-    console.print(f"wrote {written} rows to {out} ({len(done)} were already there)")
+    console.print(f"wrote {written} rows to {escape(str(out))} ({len(done)} were already there)")
 
 
 def _encode(loaded, lines, template, system, path):  # noqa: ANN001, ANN202

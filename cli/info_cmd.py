@@ -7,6 +7,7 @@ import platform
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mlx_grpo import __version__
@@ -50,7 +51,7 @@ def info() -> None:
     table.add_column("what", style="bold")
     table.add_column("value")
     for key, value in machine_facts().items():
-        table.add_row(key, value)
+        table.add_row(escape(key), escape(str(value)))
     Console().print(table)
 
 

@@ -18,6 +18,7 @@ from mlx_grpo.cli import (
     train_cmd,
 )
 from rich.console import Console
+from rich.markup import escape
 
 from mlx_grpo import backend
 from mlx_grpo.blas import maybe_reexec
@@ -57,11 +58,16 @@ def _backend_ready() -> bool:
     installed = backend.installed_backends()
     warning = backend.backend_conflict(installed)
     if warning:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        _say("[yellow]warning:[/]", warning)
     message = backend.backend_error(sys.platform, backend.import_mlx(), installed)
     if message:
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        _say("[bold red]error:[/]", message)
     return not message
+
+
+def _say(label: str, text: object) -> None:
+    """One line on stderr: a styled label, then the text verbatim (brackets are not markup)."""
+    err_console.print(f"{label} {escape(str(text))}", highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        _say("[bold red]error:[/]", exc)
         return 2
     except ClickException as exc:  # usage errors: bad flags, missing arguments
         exc.show()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mlx_grpo.errors import UserError
@@ -72,7 +73,7 @@ def plan_command(
         return
     console.print(f"[red]does not fit:[/] {plan.total / 1e9:.1f} GB > {budget / 1e9:.1f} GB")
     for tip in planner.advice(plan, budget, cfg, arch, prompt_length):
-        console.print(f"  {tip}", highlight=False)
+        console.print(f"  {escape(tip)}", highlight=False)
     raise typer.Exit(1)
 
 
@@ -81,7 +82,7 @@ def _table(plan: Plan, budget: int, note: str, model: str) -> Table:
     for name, justify in (("memory", "left"), ("phase", "left"), ("GB", "right"), ("note", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in plan.rows:
-        table.add_row(row.name, row.phase, f"{row.bytes / 1e9:.2f}", row.note)
+        table.add_row(escape(row.name), row.phase, f"{row.bytes / 1e9:.2f}", escape(row.note))
     table.add_section()
     table.add_row(
         "predicted peak",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from mlx_grpo.errors import UserError
 
@@ -29,14 +30,16 @@ def plot(
     console = Console()
     if importlib.util.find_spec("matplotlib") is not None:
         write_png(data, out)
-        console.print(f"wrote {out}")
+        console.print(f"wrote {escape(str(out))}")
         return
     console.print("matplotlib is missing (pip install 'mlx-grpo[plot]'): sparklines")
     for name, rows in data.items():
         for prefix, _ in PANELS:
             for key in panel_keys(rows, prefix):
                 values = rows[key][1]
-                console.print(f"{name} {key:<28} {sparkline(values)} {values[-1]:.4g}")
+                console.print(
+                    f"{escape(name)} {escape(key):<28} {sparkline(values)} {values[-1]:.4g}"
+                )
 
 
 def register(app: typer.Typer) -> None:

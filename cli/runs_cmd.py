@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mlx_grpo.errors import UserError
@@ -29,7 +30,9 @@ def runs(
     table = Table("name", "model", "steps", "last reward", "best eval", "state")
     for s in scan(folder):
         steps = f"{s.steps_done}/{s.steps_total}"
-        table.add_row(s.name, s.model, steps, _num(s.last_reward), _num(s.best_eval), s.state)
+        table.add_row(
+            escape(s.name), escape(s.model), steps, _num(s.last_reward), _num(s.best_eval), s.state
+        )
     Console().print(table)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+from pathlib import Path
 
 import pytest
 from mlx_grpo.cli import main as cli_main
@@ -85,6 +86,16 @@ def test_cli_stops_with_one_line_without_a_backend(
     assert cli_main.main(["info"]) == 2
     err = capsys.readouterr().err
     assert "MLX has no backend installed" in err and "Traceback" not in err
+    flat = "".join(err.split())  # rich may wrap; the extras' brackets must survive as text
+    assert "mlx-grpo[cpu]" in flat and "[cuda12]" in flat and "[cuda13]" in flat
+
+
+def test_user_error_text_with_brackets_is_printed_verbatim(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "run[bold]s" / "cfg[red].yaml"
+    assert cli_main.main(["train", "-c", str(missing)]) == 2
+    assert "cfg[red].yaml" in "".join(capsys.readouterr().err.split())
 
 
 def test_cli_warns_about_two_backends_and_still_runs(

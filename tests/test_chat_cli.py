@@ -101,6 +101,15 @@ def test_ctrl_c_stops_the_answer_and_keeps_the_session(model: Path, tmp_path: Pa
     assert len(after["generated"]) == 4
 
 
+def test_mistyped_command_then_exit_is_a_clean_exit(model: Path) -> None:
+    child = spawn("--model", str(model), "--temp", "0", "--max-tokens", "2")
+    turn(child, "/tmep 0", "unknown command /tmep")
+    child.sendline("/exit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0  # the person saw the error and left normally
+
+
 def test_piped_stdin_answers_each_line(model: Path, tmp_path: Path) -> None:
     decode = tokenizer(model).decode
     trace = tmp_path / "trace.jsonl"
