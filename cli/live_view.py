@@ -1,6 +1,9 @@
 """The live view of a training run: a rich progress bar with the newest metrics, and a summary.
 
 `LiveView` is a `train.loop.Callback`: the loop hands it each metrics line as it is written.
+On a terminal, step N/M, elapsed time and ETA keep their width and the metrics are cut
+first when the window is narrow; when stdout is a file or a pipe (nohup, `> log`), it
+writes one plain line every few steps instead of a bar.
 """
 
 from __future__ import annotations
@@ -8,8 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column, Table
 
 from mlx_grpo.train.loop import Callback
 from mlx_grpo.train.trainer import Trainer
@@ -23,7 +34,7 @@ def metrics_line(m: dict[str, Any]) -> str:
         if k.startswith("rewards/") and k.endswith("/mean")
     )
     line = (
-        f"reward {m['reward_mean']:.3f} ({per_fn})  kl {m['kl']:.4f}  "
+        f"reward {m['reward_mean']:.3f} ({per_fn})  kl {_num(m.get('kl'), '.4f')}  "
         f"len {m['completion_length/mean']:.0f}  {m['rollout_tokens_per_s']:.0f} tok/s"
     )
     if "eval/pass@1" in m:
@@ -31,32 +42,60 @@ def metrics_line(m: dict[str, Any]) -> str:
     return line
 
 
+def _num(value: float | None, spec: str) -> str:
+    """A metric formatted, or "-" where nothing was measured (e.g. kl on a step with no update)."""
+    return "-" if value is None else format(value, spec)
+
+
+def _fixed(column: TextColumn | BarColumn | MofNCompleteColumn | TimeElapsedColumn) -> Any:
+    column.table_column = Column(no_wrap=True)  # never squeezed: the metrics give way first
+    return column
+
+
 class LiveView(Callback):
     """Progress over steps, refreshed after every step with reward, kl, length and tokens/s."""
 
     def __init__(self, console: Console, total: int, start: int = 0) -> None:
+        metrics = Column(no_wrap=True, overflow="ellipsis", ratio=1)
         self.progress = Progress(
-            TextColumn("[bold]train"),
-            BarColumn(bar_width=16),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[metrics]}"),
+            _fixed(TextColumn("[bold]train")),
+            _fixed(BarColumn(bar_width=12)),
+            _fixed(MofNCompleteColumn()),
+            _fixed(TimeElapsedColumn()),
+            _fixed(TextColumn("eta")),
+            _fixed(TimeRemainingColumn()),
+            TextColumn("{task.fields[metrics]}", markup=False, table_column=metrics),
             console=console,
             transient=False,
+            expand=True,
         )
         self.task = self.progress.add_task("train", total=total, completed=start, metrics="")
+        self.console, self.total = console, total
+        self.plain = not console.is_terminal
+        self.every = max(1, total // 20)  # plain output: about 20 lines per run
         self.history: list[dict[str, Any]] = []
 
     def __enter__(self) -> LiveView:
-        self.progress.start()
+        if not self.plain:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if not self.plain:
+            self.progress.stop()
 
     def on_log(self, trainer: Trainer, m: dict[str, Any]) -> None:
         self.history.append(m)
         self.progress.update(self.task, completed=m["step"], metrics=metrics_line(m))
+        if self.plain and (m["step"] % self.every == 0 or m["step"] >= self.total):
+            self._plain_line(m)
+
+    def _plain_line(self, m: dict[str, Any]) -> None:
+        task = self.progress.tasks[0]
+        elapsed, left = task.elapsed or 0.0, task.time_remaining
+        eta = "?" if left is None else f"{left:.0f}s"
+        head = f"step {m['step']}/{self.total} elapsed {elapsed:.0f}s eta {eta}"
+        self.console.print(escape(f"{head}  {metrics_line(m)}"), highlight=False, soft_wrap=True)
 
 
 def summary_table(history: list[dict[str, Any]], run_dir: str) -> Table:
@@ -68,7 +107,11 @@ def summary_table(history: list[dict[str, Any]], run_dir: str) -> Table:
     k = max(1, min(5, len(history) // 2))
     head, tail = history[:k], history[-k:]
     for key in ("reward_mean", "kl", "completion_length/mean", "rollout_tokens_per_s"):
-        first = sum(m[key] for m in head) / len(head)
-        last = sum(m[key] for m in tail) / len(tail)
-        table.add_row(key, f"{first:.4g}", f"{last:.4g}")
+        table.add_row(key, _num(_mean(head, key), ".4g"), _num(_mean(tail, key), ".4g"))
     return table
+
+
+def _mean(rows: list[dict[str, Any]], key: str) -> float | None:
+    """Mean of a metric over the rows that measured it (None where none did)."""
+    values = [m[key] for m in rows if m.get(key) is not None]
+    return sum(values) / len(values) if values else None

@@ -236,3 +236,26 @@ def test_gradient_checkpointing_trains_like_without(
     for plain, checkpointed in zip(runs[False], runs[True]):
         for key in ("loss", "grad_norm", "kl", "reward_mean"):
             assert checkpointed[key] == pytest.approx(plain[key], rel=2e-3, abs=1e-5), key
+
+
+CONSTANT_REWARD = """
+def always_one(prompts, completions, answers, **extras):
+    return [1.0 for _ in completions]
+"""
+
+
+def test_step_without_update_logs_no_kl_and_plain_progress(tmp_path, tiny_model_dir, capsys):
+    """Every group has zero variance, so nothing is updated: kl/entropy/clip are null (not a
+    fake 0.0), and with stdout not a terminal the progress is plain lines with N/M and ETA."""
+    from mlx_grpo.cli.main import main
+
+    (tmp_path / "const.py").write_text(CONSTANT_REWARD)
+    config = make_config(tmp_path, str(tiny_model_dir), steps=3)
+    overrides = ["--set", f"rewards=[{{name: {tmp_path / 'const.py'}:always_one}}]"]
+    assert main(["train", "--config", str(config), *overrides]) == 0
+    metrics = read_metrics(tmp_path / "runs" / "r")
+    assert [m["updates"] for m in metrics] == [0, 0, 0]
+    for key in ("kl", "entropy", "clip_ratio/region"):
+        assert all(m[key] is None for m in metrics), key
+    out = capsys.readouterr().out
+    assert "step 3/3 elapsed" in out and "eta" in out and "kl -" in out

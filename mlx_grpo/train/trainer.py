@@ -296,7 +296,9 @@ class Trainer:
         """One metrics.jsonl line (docs/metrics.md says what each key means)."""
         lengths = np.array([len(c) for c in rollout.completion_ids])
         tokens = sum(float(b.mask.sum().item()) for b in batches) * len(stats.losses)
-        per_tok = {k: v / tokens if tokens else 0.0 for k, v in stats.sums.items()}
+        # Per-token measurements exist only when something was updated: a step whose groups
+        # were all dropped logs them as null, not as a fake 0.0.
+        per_tok = _per_token(stats.sums, tokens)
         m: dict[str, Any] = {
             "step": self.step,
             "reward_mean": float(scores.total.mean()),
@@ -310,13 +312,13 @@ class Trainer:
                 m[f"rewards/{name}/{kind}"] = count
         m |= {
             "frac_zero_std_groups": float(1.0 - keep.mean()),
-            "kl": per_tok.get("kl_sum", 0.0),
-            "clip_ratio/low": per_tok.get("clip_low_sum", 0.0),
-            "clip_ratio/high": per_tok.get("clip_high_sum", 0.0),
-            "clip_ratio/region": per_tok.get("clip_region_sum", 0.0),
+            "kl": per_tok.get("kl_sum"),
+            "clip_ratio/low": per_tok.get("clip_low_sum"),
+            "clip_ratio/high": per_tok.get("clip_high_sum"),
+            "clip_ratio/region": per_tok.get("clip_region_sum"),
             "policy_loss": stats.sums.get("policy_loss", 0.0) / max(len(stats.losses), 1),
             "loss": _mean(stats.losses),
-            "entropy": per_tok.get("entropy_sum", 0.0),
+            "entropy": per_tok.get("entropy_sum"),
             "completion_length/mean": float(lengths.mean()),
             "completion_length/min": int(lengths.min()),
             "completion_length/max": int(lengths.max()),
@@ -384,3 +386,13 @@ class Trainer:
 
 def _mean(values: list[float]) -> float:
     return float(sum(values) / len(values)) if values else 0.0
+
+
+def _per_token(sums: dict[str, float], tokens: float) -> dict[str, float | None]:
+    """Token-weighted means of the objective's sums; None for every one when no token counted."""
+    names = ("kl_sum", "clip_low_sum", "clip_high_sum", "clip_region_sum", "entropy_sum")
+    if not tokens:
+        return dict.fromkeys(names)
+    return {k: sums.get(k, 0.0) / tokens for k in names} | {
+        k: v / tokens for k, v in sums.items() if k not in names
+    }
