@@ -82,7 +82,9 @@ def run_convert(src: str, out: Path, options: object) -> None:
 
 
 def convert_command(
-    src: str = typer.Argument(..., help="Model folder, hub id, .gguf file, run or checkpoint."),
+    src: str = typer.Argument(
+        ..., metavar="SRC", help="Model folder, hub id, .gguf file, run or checkpoint."
+    ),
     out: Path | None = typer.Argument(None, help="Output folder (must not exist unless --force)."),
     info: bool = typer.Option(False, "--info", help="Describe SRC (format, size, ...) and exit."),
     to: str = typer.Option("mlx", "--to", help="Output format: mlx or hf (float safetensors)."),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 from mlx_grpo.cli import (
@@ -19,6 +20,7 @@ from mlx_grpo.cli import (
 )
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperArgument, TyperOption
 
 from mlx_grpo import backend
 from mlx_grpo.blas import maybe_reexec
@@ -70,6 +72,35 @@ def _say(label: str, text: object) -> None:
     err_console.print(f"{label} {escape(str(text))}", highlight=False, soft_wrap=True)
 
 
+def _debug_first(args: list[str]) -> list[str]:
+    """`--debug` works anywhere before `--`: `mlx-grpo train -c x.yaml --debug` too."""
+    cut = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[:cut]:
+        return args
+    return ["--debug", *(a for i, a in enumerate(args) if a != "--debug" or i >= cut)]
+
+
+def _conventional_help() -> None:
+    """Help in the usual Unix form. Typer writes `<bool>` beside on/off flags as if they took
+    a value, and a usage line like `{src} [out]`: flags show no type, and arguments read
+    `SRC [OUT]` (required bare, optional in brackets, in capitals)."""
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    def usage_name(self: TyperArgument) -> str:
+        name = self.display_name_raw.upper()
+        name = name if self.required else f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+
+
+_conventional_help()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; user errors become one red line and exit code 2."""
     from typer._click.exceptions import ClickException
@@ -79,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     if not _backend_ready():
         return 2
     _register_commands()
+    args = _debug_first(list(sys.argv[1:] if argv is None else argv))
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = app(args=args, standalone_mode=False)
     except UserError as exc:
         if _state["debug"]:
             raise

@@ -1,0 +1,30 @@
+"""The CLI's help and global flags read as a user expects, on every command."""
+
+from __future__ import annotations
+
+import pytest
+from mlx_grpo.cli.main import main
+
+COMMANDS = ["demo", "train", "plan", "eval", "chat", "generate", "convert", "info", "runs", "plot"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_flags_show_no_value_type(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--help" in out and "<bool>" not in out  # on/off flags take no value
+
+
+def test_usage_line_names_arguments_in_capitals(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["convert", "--help"]) == 0
+    usage = capsys.readouterr().out.split("Usage:")[1].splitlines()[0]
+    assert usage.split()[1:] == ["convert", "[OPTIONS]", "SRC", "[OUT]"]  # [0]: the program
+
+
+def test_debug_after_the_subcommand_shows_the_traceback(tmp_path) -> None:
+    missing = str(tmp_path / "nope.yaml")
+    assert main(["train", "-c", missing]) == 2  # without --debug: one line, exit 2
+    from mlx_grpo.errors import UserError
+
+    with pytest.raises(UserError, match="config file not found"):
+        main(["train", "-c", missing, "--debug"])
