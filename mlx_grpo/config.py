@@ -271,15 +271,58 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     data: dict[str, Any] = {}
     if path is not None:
         data = read_yaml(Path(path))
+        near_config_file(data, Path(path).resolve().parent)
     for item in overrides or []:
         apply_override(data, item)
     try:
         return from_dict(data)
     except UserError as exc:
+        blamed = _override_for(exc.where or "", overrides or [])
+        if blamed is not None:
+            raise UserError(str(exc), where=f"--set {blamed}") from None
         if path is None:
             raise
         line = key_line(Path(path), exc.where or "")
         raise UserError(str(exc), where=f"{path}:{line}" if line else str(path)) from None
+
+
+def _override_for(where: str, overrides: list[str]) -> str | None:
+    """The last `--set` item that set the key at fault (or a section holding it), if any."""
+    at_fault = where.split("[")[0] if where else ""
+    for item in reversed(overrides):
+        key = item.partition("=")[0].strip()
+        if at_fault and (at_fault == key or at_fault.startswith(key + ".")):
+            return item
+        if at_fault and key.startswith(at_fault + "."):
+            return item
+    return None
+
+
+def near_config_file(data: dict[str, Any], folder: Path) -> None:
+    """Relative paths written in a config file (data files, reward files, a model folder) are
+    read relative to that file when they exist there, so `train -c ~/proj/cfg.yaml` works from
+    any folder. Otherwise they stay as written (relative to the current folder, or a hub id);
+    `--set` values are never moved."""
+    sections = [
+        (data.get("data"), "train"),
+        (data.get("data"), "eval"),
+        (data.get("model"), "path"),
+    ]
+    sections += [(spec, "name") for spec in data.get("rewards") or [] if isinstance(spec, dict)]
+    for section, key in sections:
+        if isinstance(section, dict) and key in section:
+            value = section[key]
+            moved = [_near(v, folder) for v in value] if isinstance(value, list) else None
+            section[key] = moved if moved is not None else _near(value, folder)
+
+
+def _near(value: Any, folder: Path) -> Any:
+    """`value` (a path, or `file.py:function`) re-rooted at `folder` where that file exists."""
+    if not isinstance(value, str) or not value or Path(value).is_absolute():
+        return value
+    file_part, sep, function = value.partition(":") if ".py:" in value else (value, "", "")
+    candidate = folder / file_part
+    return f"{candidate}{sep}{function}" if candidate.exists() else value
 
 
 def key_line(path: Path, dotted: str) -> int | None:

@@ -102,3 +102,33 @@ def test_config_reference_is_current():
     page = Path(__file__).resolve().parent.parent / "docs" / "config.md"
     assert page.read_text() == render()
     assert "| `group_size` | int | `8` | G completions per prompt |" in render()
+
+
+def test_set_errors_blame_the_override_not_a_config_line(tmp_path):
+    path = _write(tmp_path, "steps: 4\ndata:\n  train: d.jsonl\n")
+    with pytest.raises(UserError) as err:
+        load_config(path, ["steps=abc"])
+    assert str(err.value).startswith("--set steps=abc: ") and "run.yaml" not in str(err.value)
+    with pytest.raises(UserError, match=r"^--set rollout.grup_size=3: .*did you mean"):
+        load_config(path, ["rollout.grup_size=3"])
+    with pytest.raises(UserError, match=r"run\.yaml:1: steps"):  # the file's own mistakes
+        load_config(_write(tmp_path, "steps: many\ndata:\n  train: d.jsonl\n"), ["seed=1"])
+
+
+def test_paths_in_a_config_file_are_relative_to_that_file(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    (project / "rewards").mkdir(parents=True)
+    (project / "rewards" / "mine.py").write_text("def f(prompts, completions, answers): ...\n")
+    (project / "rows.jsonl").write_text("")
+    cfg = project / "cfg.yaml"
+    cfg.write_text(
+        "data:\n  train: [rows.jsonl, openai/gsm8k]\n"
+        "rewards:\n  - name: rewards/mine.py:f\n  - name: exact_number\n"
+    )
+    monkeypatch.chdir(tmp_path)  # another folder: the paths must not depend on it
+    config = load_config(cfg)
+    assert config.data.train == [str(project / "rows.jsonl"), "openai/gsm8k"]  # hub id kept
+    assert config.rewards[0].name == f"{project / 'rewards' / 'mine.py'}:f"
+    assert config.rewards[1].name == "exact_number"
+    moved = load_config(cfg, ["data.train=rows.jsonl"])  # --set stays relative to the cwd
+    assert moved.data.train == "rows.jsonl"

@@ -153,6 +153,9 @@ def test_bad_json_files(tmp_path: Path) -> None:
 def test_missing_empty_and_unsupported_files(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="dataset file not found"):
         read_rows(tmp_path / "nope.jsonl")
+    (tmp_path / "data.jsonl").mkdir()
+    with pytest.raises(UserError, match="is a folder, not a dataset file"):
+        read_rows(tmp_path / "data.jsonl")
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(UserError, match="no rows found"):
         read_rows(tmp_path / "empty.jsonl")

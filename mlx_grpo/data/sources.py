@@ -140,6 +140,11 @@ def read_rows(
 ) -> list[dict[str, Any]]:
     """Rows from a .jsonl, .json or .parquet file, normalized to "prompt" and "answer"."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(
+            f"is a folder, not a dataset file; give one {', '.join(SUFFIXES)} file in it",
+            where=str(path),
+        )
     if not path.is_file():
         raise UserError(f"dataset file not found: {path}")
     readers = {".jsonl": _jsonl_records, ".json": _json_records, ".parquet": _parquet_records}
