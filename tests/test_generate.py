@@ -93,3 +93,23 @@ def test_bad_prompt_files(tmp_path, tiny_model_dir, run_cli, capsys):
     err = capsys.readouterr().err
     assert "long.txt:2: prompt is" in err and "context holds 4096" in err
     assert not (tmp_path / "o").exists()
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_bytes(b'{"prompt": "ok"}\n\xff\xfe\x00\x9c binary\n')
+    assert run_cli("generate", "-m", tiny_model_dir, "-p", garbage, "-o", tmp_path / "o") == 2
+    assert "garbage.jsonl:2: not UTF-8 text" in capsys.readouterr().err
+
+
+def test_out_file_not_ours_is_refused_untouched(tmp_path, tiny_model_dir, run_cli, capsys):
+    prompts = tmp_path / "in.txt"
+    prompts.write_text("a question\n")
+    notes = tmp_path / "notes.txt"
+    text = "my notes\nline two, not JSON\n"
+    notes.write_text(text)
+    args = ["generate", "-m", tiny_model_dir, "-p", prompts, "--max-tokens", "2"]
+    assert run_cli(*args, "-o", notes) == 2
+    assert "line 1 is not a row written by mlx-grpo generate" in capsys.readouterr().err
+    assert notes.read_text() == text  # nothing deleted or added
+    other_jsonl = tmp_path / "other.jsonl"
+    other_jsonl.write_text('{"a": 1}\n')
+    assert run_cli(*args, "-o", other_jsonl) == 2
+    assert other_jsonl.read_text() == '{"a": 1}\n'

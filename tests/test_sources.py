@@ -153,6 +153,15 @@ def test_bad_json_files(tmp_path: Path) -> None:
 def test_missing_empty_and_unsupported_files(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="dataset file not found"):
         read_rows(tmp_path / "nope.jsonl")
+    (tmp_path / "bin.jsonl").write_bytes(b'{"prompt": "a", "answer": "1"}\n\x89PNG\xff\x00\n')
+    with pytest.raises(UserError, match=r"bin\.jsonl:2: not UTF-8 text"):
+        read_rows(tmp_path / "bin.jsonl")
+    (tmp_path / "text.parquet").write_text("prompt,answer\nwhat,1\n")
+    with pytest.raises(UserError, match=r"text\.parquet: not a readable Parquet file"):
+        read_rows(tmp_path / "text.parquet")
+    (tmp_path / "bin.json").write_bytes(b"\xff\xfe[]")
+    with pytest.raises(UserError, match="not UTF-8 text"):
+        read_rows(tmp_path / "bin.json")
     (tmp_path / "data.jsonl").mkdir()
     with pytest.raises(UserError, match="is a folder, not a dataset file"):
         read_rows(tmp_path / "data.jsonl")

@@ -57,19 +57,33 @@ def gold_answer(text: str) -> str:
 
 
 def _jsonl_records(path: Path) -> Iterator[Record]:
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            where = f"{path}:{line_no}"
+            line = utf8_line(raw, where)
             if not line.strip():
                 continue
             try:
-                yield f"{path}:{line_no}", json.loads(line)
+                yield where, json.loads(line)
             except json.JSONDecodeError as exc:
-                raise UserError(f"not valid JSON ({exc.msg})", where=f"{path}:{line_no}") from None
+                raise UserError(f"not valid JSON ({exc.msg})", where=where) from None
+
+
+def utf8_line(raw: bytes, where: str) -> str:
+    """One line of a text file as str; bytes that are not UTF-8 are one clear error."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"not UTF-8 text (byte {exc.start + 1} of the line): is this a text file?", where=where
+        ) from None
 
 
 def _json_records(path: Path) -> Iterator[Record]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError("not UTF-8 text: is this a JSON file?", where=str(path)) from None
     except json.JSONDecodeError as exc:
         raise UserError(f"not valid JSON ({exc.msg})", where=f"{path}:{exc.lineno}") from None
     if isinstance(data, dict):  # {"data": [...]} / {"rows": [...]}: the one list inside
@@ -91,7 +105,11 @@ def _parquet_records(path: Path) -> Iterator[Record]:
             "reading Parquet needs pyarrow: `pip install pyarrow`, or convert the file to JSONL",
             where=str(path),
         ) from None
-    for index, item in enumerate(pq.read_table(path).to_pylist()):
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise UserError(f"not a readable Parquet file ({exc})", where=str(path)) from None
+    for index, item in enumerate(table.to_pylist()):
         yield f"{path} (row {index})", item
 
 

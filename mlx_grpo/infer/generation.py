@@ -11,11 +11,13 @@ cut off by a crash is dropped and redone.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlx_grpo.data.sources import utf8_line
 from mlx_grpo.errors import UserError
 from mlx_grpo.train.rollout import Sampling, decode_completions, generate_groups
 
@@ -34,7 +36,8 @@ def read_prompts(path: Path) -> list[tuple[int, str]]:
     if not path.is_file():
         raise UserError("prompt file not found", where=str(path))
     items = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        line = utf8_line(raw, f"{path}:{number}")
         if not line.strip():
             continue
         items.append((number, _prompt_of(line, f"{path}:{number}", path.suffix == ".jsonl")))
@@ -56,21 +59,45 @@ def _prompt_of(line: str, where: str, is_jsonl: bool) -> str:
 
 
 def done_rows(out: Path) -> set[tuple[int, int]]:
-    """(id, sample) pairs already written; a truncated last line is removed from the file."""
+    """(id, sample) pairs already in `out`, which must be an earlier output of this command.
+
+    A file with any other line is refused, untouched (never rewrite what we did not write).
+    Only a torn last line (no newline: a killed run) after our own rows is cut off."""
     if not out.exists():
         return set()
-    lines = out.read_text().splitlines(keepends=True)
-    good, done = [], set()
-    for line in lines:
-        try:
-            row = json.loads(line)
-            done.add((int(row["id"]), int(row["sample"])))
-            good.append(line if line.endswith("\n") else line + "\n")
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+    if not out.is_file():
+        raise UserError("is not a file; --out takes a .jsonl file path", where=str(out))
+    data = out.read_bytes()
+    lines = data.splitlines(keepends=True)
+    done: set[tuple[int, int]] = set()
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
             continue
-    if len(good) != len(lines) or "".join(good) != "".join(lines):
-        out.write_text("".join(good))
+        key = _row_key(raw)
+        torn = number == len(lines) and not raw.endswith(b"\n") and done
+        if key is None and torn:  # a killed run's half-written last row: cut it off
+            os.truncate(out, len(data) - len(raw))
+            return done
+        if key is None:
+            raise UserError(
+                f"line {number} is not a row written by mlx-grpo generate; refusing to add to "
+                "this file (choose a new --out)",
+                where=str(out),
+            )
+        done.add(key)
+    if data and not data.endswith(b"\n"):  # a whole last row that lost its newline
+        with out.open("ab") as f:
+            f.write(b"\n")
     return done
+
+
+def _row_key(raw: bytes) -> tuple[int, int] | None:
+    """(id, sample) of one line of our output, or None if it is not one."""
+    try:
+        row = json.loads(raw)
+        return (int(row["id"]), int(row["sample"])) if isinstance(row, dict) else None
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def pending(items: list[PromptItem], samples: int, done: set[tuple[int, int]]) -> list[PromptItem]:
