@@ -19,6 +19,8 @@ of the project but `errors`.
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 import shutil
 import tempfile
@@ -222,21 +224,53 @@ def atomic_folder(final: Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
 
 
+@contextmanager
+def atomic_file(final: Path) -> Iterator[Path]:
+    """Yield a hidden temp file beside `final`; it replaces `final` in one rename when the
+    block succeeds (readers see the old or the new file, never half of one)."""
+    fd, name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.partial-")
+    os.close(fd)
+    staging = Path(name)
+    try:
+        yield staging
+        os.replace(staging, final)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
 def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     """Append one JSON line per row."""
     with open(path, "a") as f:
         f.write("".join(json.dumps(row) + "\n" for row in rows))
 
 
-def set_aside_metrics_after(run: Path, step: int) -> None:
-    """Keep metrics up to `step` in metrics.jsonl; move later lines to
-    `metrics.after-step-N.jsonl` (a resumed run recomputes them; nothing is deleted)."""
-    path = metrics_file(run)
-    if not path.exists():
-        return
-    lines = [ln for ln in path.read_text().splitlines(keepends=True) if ln.strip()]
-    kept = [ln for ln in lines if json.loads(ln)["step"] <= step]
-    later = [ln for ln in lines if json.loads(ln)["step"] > step]
+def set_aside_after(run: Path, step: int) -> None:
+    """Resume at `step`: in metrics.jsonl and samples.jsonl keep the lines of steps up to it
+    and move the rest (later steps, and a line torn by a kill) to `<name>.after-step-N.jsonl`.
+
+    A resumed run recomputes those steps, so nothing is counted twice; nothing is deleted."""
+    for path in (metrics_file(run), samples_file(run)):
+        if path.is_file():
+            _split_jsonl_at(path, step)
+
+
+def _split_jsonl_at(path: Path, step: int) -> None:
+    kept, later = [], []
+    for line in path.read_bytes().splitlines(keepends=True):
+        if line.strip():
+            (kept if _line_step(line) <= step else later).append(line)
     if later:
-        (run / f"metrics.after-step-{step}.jsonl").write_text("".join(later))
-        path.write_text("".join(kept))
+        aside = path.with_name(f"{path.stem}.after-step-{step}.jsonl")
+        with open(aside, "ab") as f:  # a second resume at the same step adds, never replaces
+            f.write(b"".join(ln if ln.endswith(b"\n") else ln + b"\n" for ln in later))
+        with atomic_file(path) as staging:
+            staging.write_bytes(b"".join(kept))
+
+
+def _line_step(line: bytes) -> float:
+    """The step of one JSON line; a torn or foreign line counts as after every step."""
+    try:
+        row = json.loads(line)
+        return int(row["step"]) if isinstance(row, dict) else math.inf
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return math.inf

@@ -127,6 +127,25 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, tiny_model_dir, run_c
     load(str(tiny_model_dir), adapter_path=str(run / "checkpoints" / "step_6"))
 
 
+def test_resume_before_any_checkpoint_counts_no_step_twice(tmp_path, tiny_model_dir, run_cli):
+    """Killed before its first checkpoint, mid-write: resume starts at step 0, sets the earlier
+    metrics and samples aside (the torn line too) and writes each step once."""
+    config = make_config(tmp_path, str(tiny_model_dir), steps=4, checkpoint={"every": 100})
+    assert run_cli("train", "-c", config) == 0
+    run = tmp_path / "runs" / "r"
+    shutil.rmtree(run / "checkpoints")  # as if killed before the first save
+    metrics = (run / "metrics.jsonl").read_text()
+    (run / "metrics.jsonl").write_text(metrics + '{"step": 5, "rew')  # a torn last line
+    samples_before = (run / "samples.jsonl").read_text()
+    assert run_cli("train", "--resume", run) == 0
+    assert [m["step"] for m in read_metrics(run)] == [1, 2, 3, 4]
+    aside = (run / "metrics.after-step-0.jsonl").read_text()
+    assert aside.startswith(metrics) and aside.rstrip().endswith('{"step": 5, "rew')
+    assert (run / "samples.after-step-0.jsonl").read_text() == samples_before
+    steps = [json.loads(x)["step"] for x in (run / "samples.jsonl").read_text().splitlines()]
+    assert steps == [json.loads(x)["step"] for x in samples_before.splitlines()]  # once each
+
+
 def test_ctrl_c_checkpoints_and_resume_finishes(tmp_path, tiny_model_dir):
     config = make_config(tmp_path, str(tiny_model_dir), steps=400)
     run = tmp_path / "runs" / "r"

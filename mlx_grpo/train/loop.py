@@ -203,8 +203,8 @@ def _start(trainer: Trainer, resume_from: Path | None, write: bool) -> None:
         run.mkdir(parents=True, exist_ok=True)
     if resume_from is not None:
         trainer.restore(resume_from)
-        if write:
-            rundir.set_aside_metrics_after(run, trainer.step)
+    if write:  # a resume (with or without a checkpoint) recomputes every step after this one
+        rundir.set_aside_after(run, trainer.step)
     if write:
         save_config(trainer.cfg, rundir.config_file(run))
 
