@@ -146,6 +146,28 @@ def test_resume_before_any_checkpoint_counts_no_step_twice(tmp_path, tiny_model_
     assert steps == [json.loads(x)["step"] for x in samples_before.splitlines()]  # once each
 
 
+def test_corrupt_newest_checkpoint_falls_back_and_is_kept(tmp_path, tiny_model_dir, capsys):
+    from mlx_grpo.cli.main import main
+
+    config = make_config(tmp_path, str(tiny_model_dir), steps=4, checkpoint={"every": 2})
+    assert main(["train", "-c", str(config)]) == 0
+    run = tmp_path / "runs" / "r"
+    full = _strip(read_metrics(run))
+    weights = run / "checkpoints" / "step_4" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 3])  # cut by a kill
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "model.safetensors: cannot be read" in err and "kept as step_4.corrupt" in err
+    assert (run / "checkpoints" / "step_4.corrupt" / "model.safetensors").is_file()  # kept
+    assert _strip(read_metrics(run)) == full  # steps 3-4 recomputed from step_2, same numbers
+    # a trainer_state.json that is not JSON is damaged too: one line, then the older one
+    (run / "checkpoints" / "step_4" / "trainer_state.json").write_text("{not json")
+    assert main(["train", "--resume", str(run)]) == 0
+    assert "trainer_state.json: not valid JSON" in capsys.readouterr().err
+    assert (run / "checkpoints" / "step_4.corrupt.2").is_dir()
+
+
 def test_ctrl_c_checkpoints_and_resume_finishes(tmp_path, tiny_model_dir):
     config = make_config(tmp_path, str(tiny_model_dir), steps=400)
     run = tmp_path / "runs" / "r"

@@ -54,8 +54,15 @@ def save_checkpoint(
     return final
 
 
+class CorruptCheckpoint(UserError):
+    """A checkpoint file that cannot be read (cut short by a kill, damaged on disk)."""
+
+
 def load_checkpoint(folder: Path, policy: Policy, optimizer: optim.Optimizer) -> dict[str, Any]:
-    """Restore weights and optimizer state from `folder`; return the trainer state."""
+    """Restore weights and optimizer state from `folder`; return the trainer state.
+
+    Every file is read before anything is changed, so a damaged checkpoint (CorruptCheckpoint)
+    leaves the model and optimizer as they were."""
     state_file = folder / rundir.TRAINER_STATE
     if not state_file.is_file():
         raise UserError(f"incomplete checkpoint (no {rundir.TRAINER_STATE})", where=str(folder))
@@ -63,12 +70,30 @@ def load_checkpoint(folder: Path, policy: Policy, optimizer: optim.Optimizer) ->
     if not (folder / weights_file).is_file():
         kind = policy.lora.fine_tune_type
         raise UserError(f"checkpoint has no {weights_file} for a {kind} run", where=str(folder))
+    state = _read_state(state_file)
+    weights = _read_arrays(folder / weights_file)
+    opt_state = _read_arrays(folder / rundir.OPTIMIZER_STATE)
     try:
-        weights = mx.load(str(folder / weights_file))
         policy.model.load_weights(list(weights.items()), strict=not policy.uses_adapters)
-        opt_state = mx.load(str(folder / rundir.OPTIMIZER_STATE))
     except (ValueError, RuntimeError) as exc:
         raise UserError(f"checkpoint does not match the model: {exc}", where=str(folder)) from None
     optimizer.state = tree_unflatten(list(opt_state.items()))
     mx.eval(policy.model.parameters(), optimizer.state)
-    return json.loads(state_file.read_text())
+    return state
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        state = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptCheckpoint(f"not valid JSON ({exc})", where=str(path)) from None
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int) or "data" not in state:
+        raise CorruptCheckpoint('not a trainer state (needs "step" and "data")', where=str(path))
+    return state
+
+
+def _read_arrays(path: Path) -> dict[str, mx.array]:
+    try:
+        return mx.load(str(path))
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise CorruptCheckpoint(f"cannot be read ({exc})", where=str(path)) from None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from typing import Any
 from mlx_grpo import rundir
 from mlx_grpo.config import TrainConfig, load_config, save_config
 from mlx_grpo.errors import UserError
+from mlx_grpo.train.checkpoint import CorruptCheckpoint
 from mlx_grpo.train.trainer import StepOutput, Trainer
 
 # ----------------------------------------------------------------------------- setup
@@ -202,11 +204,39 @@ def _start(trainer: Trainer, resume_from: Path | None, write: bool) -> None:
     if write:
         run.mkdir(parents=True, exist_ok=True)
     if resume_from is not None:
-        trainer.restore(resume_from)
+        restore_newest_loadable(trainer, resume_from)
     if write:  # a resume (with or without a checkpoint) recomputes every step after this one
         rundir.set_aside_after(run, trainer.step)
     if write:
         save_config(trainer.cfg, rundir.config_file(run))
+
+
+def restore_newest_loadable(trainer: Trainer, newest: Path) -> Path | None:
+    """Restore `newest`; when its files are damaged, the newest older checkpoint that loads.
+
+    A damaged checkpoint is renamed `<name>.corrupt` (kept, never deleted) and named in one
+    line on stderr; with none left that loads, the run starts again from step 0."""
+    limit = rundir.step_of(newest)
+    steps = rundir.list_steps(trainer.run_dir).items()
+    candidates = [f for s, f in sorted(steps, reverse=True) if limit is None or s <= limit]
+    for folder in candidates or [newest]:
+        try:
+            trainer.restore(folder)
+            return folder
+        except CorruptCheckpoint as exc:
+            kept = _free_name(folder.with_name(f"{folder.name}.corrupt"))
+            folder.rename(kept)
+            print(f"warning: {exc}; kept as {kept.name}, trying an older one", file=sys.stderr)
+    print("warning: no checkpoint loads; starting again from step 0", file=sys.stderr)
+    return None
+
+
+def _free_name(path: Path) -> Path:
+    """`path`, or `path.2`, `path.3`, ... : the first name not taken."""
+    number = 1
+    while path.exists() if number == 1 else path.with_name(f"{path.name}.{number}").exists():
+        number += 1
+    return path if number == 1 else path.with_name(f"{path.name}.{number}")
 
 
 def _save(trainer: Trainer, hooks: Sequence[Callback], write: bool) -> Path | None:
