@@ -28,3 +28,18 @@ def test_debug_after_the_subcommand_shows_the_traceback(tmp_path) -> None:
 
     with pytest.raises(UserError, match="config file not found"):
         main(["train", "-c", missing, "--debug"])
+
+
+def test_ctrl_c_before_the_cli_is_ready_is_interrupted_130(monkeypatch, capsys) -> None:
+    """The console script's first module catches a Ctrl-C that lands while the CLI (and MLX)
+    are still importing, before main()'s own handler exists."""
+    from mlx_grpo.cli import entry
+    from mlx_grpo.cli import main as cli_main
+
+    def interrupted_while_importing() -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_main, "main", interrupted_while_importing)
+    assert entry.run() == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "interrupted" and "Traceback" not in err
