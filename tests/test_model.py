@@ -112,3 +112,22 @@ def test_missing_model_directory_is_a_user_error(tmp_path):
 def test_unmatched_lora_keys_are_a_user_error(tiny_model_dir):
     with pytest.raises(UserError, match="lora.keys"):
         load_policy(ModelConfig(path=str(tiny_model_dir)), LoraConfig(keys=["attn.nonexistent"]))
+
+
+def test_trust_remote_code_is_a_real_switch(tiny_model_dir, monkeypatch, capsys):
+    """Off by default, the refusal names the config key; on, it reaches the loader, warned."""
+    import mlx_lm
+
+    seen = []
+
+    def refusing_load(spec, return_config, tokenizer_config):
+        seen.append(tokenizer_config["trust_remote_code"])
+        raise ValueError("this repo has custom code; pass trust_remote_code=True")
+
+    monkeypatch.setattr(mlx_lm, "load", refusing_load)
+    with pytest.raises(UserError, match="model.trust_remote_code: true"):
+        load_policy(ModelConfig(path=str(tiny_model_dir)), LoraConfig())
+    with pytest.raises(UserError):
+        load_policy(ModelConfig(path=str(tiny_model_dir), trust_remote_code=True), LoraConfig())
+    assert seen == [False, True]
+    assert "trust_remote_code is on" in capsys.readouterr().err

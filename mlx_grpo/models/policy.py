@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,18 +40,32 @@ class Policy:
         return self.lora.fine_tune_type in ("lora", "dora")
 
 
+def _remote_code_hint(exc: Exception, trust: bool) -> str:
+    """transformers says "pass trust_remote_code=True"; in a config that is this key."""
+    if trust or "trust_remote_code" not in str(exc):
+        return ""
+    return " (to allow it: model.trust_remote_code: true, only for a repo you trust)"
+
+
 def load_policy(model_cfg: ModelConfig, lora_cfg: LoraConfig) -> Policy:
     """Load the model and tokenizer, cast/quantize the base, and mark the trainable part."""
     from mlx_lm import load
 
     spec = resolve_model_path(model_cfg.path)
+    trust = model_cfg.trust_remote_code
+    if trust:
+        print(
+            "warning: model.trust_remote_code is on: the model repo's own Python code may run",
+            file=sys.stderr,
+        )
     try:
         model, tokenizer, config = load(
-            spec, return_config=True, tokenizer_config={"trust_remote_code": False}
+            spec, return_config=True, tokenizer_config={"trust_remote_code": trust}
         )
     except (FileNotFoundError, ValueError, OSError) as exc:
         raise UserError(
-            f"cannot load model {model_cfg.path!r}: {exc}", where="model.path"
+            f"cannot load model {model_cfg.path!r}: {exc}{_remote_code_hint(exc, trust)}",
+            where="model.path",
         ) from None
     if model_cfg.dtype is not None:
         model.set_dtype(getattr(mx, model_cfg.dtype))
