@@ -168,6 +168,19 @@ def test_corrupt_newest_checkpoint_falls_back_and_is_kept(tmp_path, tiny_model_d
     assert (run / "checkpoints" / "step_4.corrupt.2").is_dir()
 
 
+def test_model_folder_without_tokenizer_is_refused_before_the_run_exists(
+    tmp_path, tiny_model_dir, run_cli, capsys
+):
+    broken = tmp_path / "no-tokenizer"
+    shutil.copytree(tiny_model_dir, broken)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model"):
+        (broken / name).unlink(missing_ok=True)
+    assert run_cli("train", "-c", make_config(tmp_path, str(broken))) == 2
+    assert "has no tokenizer" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # nothing was created
+    assert run_cli("chat", "-m", broken) == 2
+
+
 def test_ctrl_c_checkpoints_and_resume_finishes(tmp_path, tiny_model_dir):
     config = make_config(tmp_path, str(tiny_model_dir), steps=400)
     run = tmp_path / "runs" / "r"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlx_grpo.errors import UserError
-from mlx_grpo.models.resolve import ModelSource
+from mlx_grpo.models.resolve import ModelSource, check_model_folder
 
 TEMPLATES = ("chat", "r1", "plain")
 
@@ -33,6 +33,7 @@ def load_model_source(source: ModelSource) -> InferenceModel:
     """Load with mlx-lm (any model it reads: fused, 4-bit, ...) and apply the adapters."""
     from mlx_lm import load
 
+    check_model_folder(source.model, key="--model")
     try:
         model, tokenizer, config = load(source.model, return_config=True)
     except Exception as exc:  # mlx-lm raises many kinds; all mean "cannot load this"

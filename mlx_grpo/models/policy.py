@@ -22,7 +22,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 
 from mlx_grpo.config import LoraConfig, ModelConfig
 from mlx_grpo.errors import UserError
-from mlx_grpo.models.resolve import resolve_model_path
+from mlx_grpo.models.resolve import check_model_folder, resolve_model_path
 
 
 @dataclass
@@ -52,6 +52,7 @@ def load_policy(model_cfg: ModelConfig, lora_cfg: LoraConfig) -> Policy:
     from mlx_lm import load
 
     spec = resolve_model_path(model_cfg.path)
+    check_model_folder(spec)
     trust = model_cfg.trust_remote_code
     if trust:
         print(

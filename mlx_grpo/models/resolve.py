@@ -138,3 +138,25 @@ def _source_from_run(run_dir: Path, model: str | None, step: str | int) -> Model
     if model is None:
         raise UserError(f"{rundir.config_file(run_dir)} names no model.path; pass --model")
     return ModelSource(resolve_model_path(str(model)), adapter, label, template, system)
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tiktoken.model")
+
+
+def check_model_folder(spec: str, key: str = "model.path") -> None:
+    """A local model folder must hold a config, weights and a tokenizer: checked before
+    anything is loaded or written, so a bad folder is one line, not a crash mid-run."""
+    folder = Path(spec)
+    if not folder.is_dir():
+        return  # a hub id: mlx-lm downloads a complete snapshot
+    if not (folder / "config.json").is_file():
+        raise UserError(f"{folder} has no config.json: not a model folder", where=key)
+    if not any(folder.glob("*.safetensors")):
+        raise UserError(f"{folder} has no *.safetensors weights", where=key)
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        names = ", ".join(TOKENIZER_FILES)
+        raise UserError(
+            f"{folder} has no tokenizer (none of {names}); copy the tokenizer files of the "
+            "model it came from into it",
+            where=key,
+        )
