@@ -58,6 +58,9 @@ class GGUFHeader:
     tensors: list[TensorInfo]
 
 
+MAX_DIMS = 8  # GGUF tensors have at most 4; anything far beyond is a damaged header
+
+
 def _unpack(f: BinaryIO, fmt: str) -> Any:
     size = struct.calcsize(fmt)
     raw = f.read(size)
@@ -66,8 +69,20 @@ def _unpack(f: BinaryIO, fmt: str) -> Any:
     return struct.unpack(fmt, raw)[0]
 
 
+def _count(f: BinaryIO, fmt: str = "<Q") -> int:
+    """A length or count read from the file, refused when more bytes than are left would be
+    needed (random bytes after the magic must not make us allocate terabytes)."""
+    n = _unpack(f, fmt)
+    here = f.tell()
+    left = f.seek(0, 2) - here
+    f.seek(here)
+    if n > left:
+        raise ValueError(f"a length of {n} at byte {here} is past the end of the file")
+    return n
+
+
 def _string(f: BinaryIO) -> str:
-    n = _unpack(f, "<Q")
+    n = _count(f)
     raw = f.read(n)
     if len(raw) != n:
         raise EOFError
@@ -78,7 +93,7 @@ def _value(f: BinaryIO, vtype: int) -> Any:
     if vtype == _STRING:
         return _string(f)
     if vtype == _ARRAY:
-        item_type, count = _unpack(f, "<I"), _unpack(f, "<Q")
+        item_type, count = _unpack(f, "<I"), _count(f)
         return [_value(f, item_type) for _ in range(count)]
     if vtype not in _SCALARS:
         raise ValueError(f"unknown metadata value type {vtype}")
@@ -87,7 +102,10 @@ def _value(f: BinaryIO, vtype: int) -> Any:
 
 def _tensor_info(f: BinaryIO) -> TensorInfo:
     name = _string(f)
-    dims = tuple(_unpack(f, "<Q") for _ in range(_unpack(f, "<I")))
+    n_dims = _unpack(f, "<I")
+    if n_dims > MAX_DIMS:
+        raise ValueError(f"tensor {name!r} claims {n_dims} dimensions (at most {MAX_DIMS})")
+    dims = tuple(_unpack(f, "<Q") for _ in range(n_dims))
     type_id = _unpack(f, "<I")
     _unpack(f, "<Q")  # data offset
     return TensorInfo(name, dims, type_id)
@@ -100,7 +118,7 @@ def read_gguf_header(path: Path) -> GGUFHeader:
             raise UserError(f"{path}: not a GGUF file (missing the 'GGUF' magic bytes)")
         try:
             version = _unpack(f, "<I")
-            n_tensors, n_kv = _unpack(f, "<Q"), _unpack(f, "<Q")
+            n_tensors, n_kv = _count(f), _count(f)
             metadata = {}
             for _ in range(n_kv):
                 key = _string(f)

@@ -111,3 +111,18 @@ def test_info_describes_folder_and_checks_cli_summary(tiny: Path, tmp_path: Path
     (tmp_path / "pt" / "pytorch_model.bin").write_bytes(b"x")
     rc, text = run_cli(["--info", str(tmp_path / "pt")], capsys)
     assert rc == 0 and "pytorch (.bin/.pt) only" in text
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_gguf_magic_then_random_bytes_is_one_line(seed: int, tmp_path: Path, capsys) -> None:
+    """Every length in the header is checked against the file's size before it is read."""
+    import random
+    import struct
+
+    rng = random.Random(seed)
+    bad = tmp_path / "random.gguf"
+    body = bytes(rng.getrandbits(8) for _ in range(4096))
+    bad.write_bytes(b"GGUF" + struct.pack("<I", 3) + body)
+    rc, text = run_cli([str(bad), str(tmp_path / "out")], capsys)
+    assert rc == 2 and "corrupt GGUF header" in text and "Traceback" not in text
+    assert only(tmp_path) == ["random.gguf"]  # nothing written
