@@ -342,6 +342,27 @@ def key_line(path: Path, dotted: str) -> int | None:
     return line
 
 
+# Constructs whose mistake is where they open: PyYAML notices only at the next line or the end.
+_UNCLOSED = {
+    "while parsing a flow mapping": "a '{' is never closed",
+    "while parsing a flow sequence": "a '[' is never closed",
+    "while scanning a quoted scalar": "a quoted string is never closed",
+}
+
+
+def yaml_error_place(exc: yaml.YAMLError) -> tuple[int | None, str]:
+    """(1-based line, message) of a YAML syntax error: the line where an unclosed bracket or
+    quote opens (the real mistake), otherwise the line where the parser stopped."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "invalid YAML"
+    opened = getattr(exc, "context_mark", None)
+    unclosed = _UNCLOSED.get(getattr(exc, "context", None) or "")
+    if unclosed and opened is not None and (mark is None or opened.line < mark.line):
+        where = f" (noticed at line {mark.line + 1}: {problem})" if mark else ""
+        return opened.line + 1, unclosed + where
+    return (mark.line + 1 if mark else None), problem
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Parse a YAML mapping, reporting syntax errors with their line."""
     if not path.is_file():
@@ -349,10 +370,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise UserError(problem, where=f"{path}{line}") from None
+        line, problem = yaml_error_place(exc)
+        raise UserError(problem, where=f"{path}:{line}" if line else str(path)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

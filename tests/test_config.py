@@ -132,3 +132,17 @@ def test_paths_in_a_config_file_are_relative_to_that_file(tmp_path, monkeypatch)
     assert config.rewards[1].name == "exact_number"
     moved = load_config(cfg, ["data.train=rows.jsonl"])  # --set stays relative to the cwd
     assert moved.data.train == "rows.jsonl"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "says"),
+    [
+        ("steps: 4\nrollout: {group_size: 4\nseed: 1\n", 2, "'{' is never closed"),
+        ('steps: 4\nname: "abc\nseed: 1\n', 2, "quoted string is never closed"),
+        ("steps: 4\nrollout:\n  group_size: 4\n   max: 8\nseed: 1\n", 4, "not allowed here"),
+    ],
+)
+def test_yaml_syntax_error_points_at_the_mistake(tmp_path, text, line, says):
+    with pytest.raises(UserError) as err:
+        load_config(_write(tmp_path, text))
+    assert str(err.value).startswith(f"{tmp_path / 'run.yaml'}:{line}: ") and says in str(err.value)
