@@ -5,6 +5,7 @@ and the terminal side `mlx_grpo.cli.chat_view`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -55,13 +56,17 @@ def chat(
     from mlx_grpo.cli.chat_view import ChatView, chat_loop
 
     from mlx_grpo.infer import chat as engine
+    from mlx_grpo.infer.prompting import chosen_template, few_shot_turns
     from mlx_grpo.models import loading
 
     loaded = model_flags.load_from_flags(model, adapter, run, step)
     source = loaded.source
-    chosen = loading.pick_template(loaded.tokenizer, _template(template, source.template))
+    chosen = chosen_template(loaded.tokenizer, source, template)
+    if chosen == "custom":  # a custom prompt_template is one question, not a conversation
+        chosen = loading.pick_template(loaded.tokenizer, None)
     settings = engine.ChatSettings(
         system=system if system is not None else _run_system(chosen, source),
+        few_shot=[dataclasses.asdict(shot) for shot in few_shot_turns(source, chosen)],
         temp=temp,
         top_p=top_p,
         max_tokens=max_tokens,
@@ -84,13 +89,6 @@ def chat(
         raise typer.Abort() from exc
     if failed and not view.interactive:  # a person saw each error and went on; a script can't
         raise UserError(f"{failed} input line(s) failed (messages above)")
-
-
-def _template(flag: str, from_run: str | None) -> str | None:
-    """--template wins; otherwise the run's data.template (if it is one chat understands)."""
-    if flag != "auto":
-        return flag
-    return from_run if from_run in ("chat", "r1", "plain") else None
 
 
 def _run_system(template: str, source: Any) -> str | None:

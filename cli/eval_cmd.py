@@ -81,16 +81,16 @@ def _examples(
     system: str | None,
     seed: int,
 ) -> list[Any]:
-    from mlx_grpo.config import DataConfig
     from mlx_grpo.data.examples import build_examples, load_rows
-    from mlx_grpo.models.loading import pick_template
+    from mlx_grpo.infer.prompting import prompt_config
 
-    chosen = pick_template(loaded.tokenizer, None if template == "auto" else template)
-    cfg = DataConfig(
+    cfg = prompt_config(
+        loaded.tokenizer,
+        loaded.source,
+        template,
+        system,
         train=data,
         split=split,
-        template=chosen,
-        system_prompt=system,  # type: ignore[arg-type]
         num_examples=limit or 200,
     )
     rows = load_rows(cfg, seed)[:limit]

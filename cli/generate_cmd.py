@@ -65,13 +65,13 @@ def generate_command(
 
 
 def _encode(loaded, lines, template, system, path):  # noqa: ANN001, ANN202
-    from mlx_grpo.config import DataConfig
     from mlx_grpo.data.examples import encode_prompt, render_prompt
     from mlx_grpo.infer.generation import PromptItem
-    from mlx_grpo.models.loading import context_limit, pick_template
+    from mlx_grpo.infer.prompting import prompt_config
+    from mlx_grpo.models.loading import context_limit
 
-    chosen = pick_template(loaded.tokenizer, None if template == "auto" else template)
-    cfg = DataConfig(train=str(path), template=chosen, system_prompt=system)  # type: ignore[arg-type]
+    cfg = prompt_config(loaded.tokenizer, loaded.source, template, system, train=str(path))
+    chosen = cfg.template
     limit = context_limit(loaded.config)
     items = []
     for number, text in lines:

@@ -37,6 +37,7 @@ class ChatSettings:
     """What the user can change during a session (sampling, length, display)."""
 
     system: str | None = None
+    few_shot: list[dict[str, str]] = field(default_factory=list)  # the run's worked examples
     temp: float = 0.6
     top_p: float = 0.95
     max_tokens: int = 1024
@@ -112,10 +113,16 @@ class ChatSession:
         return list(self._cached)
 
     def messages(self, history: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
-        """The system prompt (once, first) and the history, as chat-template messages."""
+        """The system prompt (once, first), the run's few-shot turns (never dropped) and the
+        history, as chat-template messages."""
         system = [{"role": "system", "content": self.settings.system}]
+        shots = [
+            {"role": role, "content": shot[role]}
+            for shot in self.settings.few_shot
+            for role in ("user", "assistant")
+        ]
         turns = self.history if history is None else history
-        return (system if self.settings.system else []) + turns
+        return (system if self.settings.system else []) + shots + turns
 
     def render(self, messages: list[dict[str, str]]) -> list[int]:
         """Token ids of `messages` followed by the start of the assistant's answer."""

@@ -16,8 +16,9 @@ a model plus optional adapters and the run's prompt settings, read from the run 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mlx_grpo import rundir
 from mlx_grpo.converters.smollm import smollm2_mlx
@@ -78,13 +79,24 @@ def resolve_model_path(spec: str, key: str = "model.path", near: Path | None = N
 
 @dataclass
 class ModelSource:
-    """What to load: a model (folder, hub id) and optional adapters, plus run defaults."""
+    """What to load: a model (folder, hub id) and optional adapters, plus the run's prompt
+    format (its config's `data.template`, `prompt_template`, `system_prompt`, `few_shot`)."""
 
     model: str
     adapter: Path | None = None
     label: str = ""
-    template: str | None = None
-    system_prompt: str | None = None
+    prompt: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def template(self) -> str | None:
+        return self.prompt.get("template")
+
+    @property
+    def system_prompt(self) -> str | None:
+        return self.prompt.get("system_prompt")
+
+
+PROMPT_KEYS = ("template", "prompt_template", "system_prompt", "few_shot")
 
 
 def check_adapter_folder(path: Path) -> Path:
@@ -130,14 +142,14 @@ def _source_from_run(run_dir: Path, model: str | None, step: str | int) -> Model
     data = rundir.read_run_config(run_dir).get("data") or {}
     checkpoint = _pick_checkpoint(run_dir, step)
     label = f"{run_dir.name} @ {checkpoint.name}"
-    template, system = data.get("template"), data.get("system_prompt")
+    prompt = {key: data[key] for key in PROMPT_KEYS if data.get(key) is not None}
     if rundir.is_full_checkpoint(checkpoint):
-        return ModelSource(str(checkpoint), None, label, template, system)
+        return ModelSource(str(checkpoint), None, label, prompt)
     adapter = check_adapter_folder(checkpoint)
     model = model or rundir.recorded_base_model(adapter)
     if model is None:
         raise UserError(f"{rundir.config_file(run_dir)} names no model.path; pass --model")
-    return ModelSource(resolve_model_path(str(model)), adapter, label, template, system)
+    return ModelSource(resolve_model_path(str(model)), adapter, label, prompt)
 
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tiktoken.model")
