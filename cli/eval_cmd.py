@@ -21,6 +21,8 @@ HELP = (
     "\b\nExamples:\n"
     "  mlx-grpo eval -m Qwen/Qwen2.5-0.5B-Instruct --data openai/gsm8k --split test --limit 200\n"
     "  mlx-grpo eval --run runs/gsm8k --data openai/gsm8k --split test --samples 8\n"
+    "  mlx-grpo eval --run runs/demo --data held-out --temp 0      (the demo's 'after')\n"
+    "  mlx-grpo eval --run runs/demo --step base --data held-out   (its 'before')\n"
     "  mlx-grpo eval -m builtin:tiny-qwen2 --data builtin:arithmetic --limit 32\n"
     "  mlx-grpo eval -m ./model --data test.jsonl --reward countdown --template r1"
 )
@@ -31,15 +33,24 @@ def eval_command(
     adapter: Path | None = model_flags.ADAPTER,
     run: Path | None = model_flags.RUN,
     step: str = model_flags.STEP,
-    data: str = typer.Option(..., "--data", "-d", help="File, hub dataset id or builtin:<task>."),
+    data: str = typer.Option(
+        ..., "--data", "-d", help="File, hub dataset id, builtin:<task>, or held-out (--run's)."
+    ),
     split: str = typer.Option("test", "--split", help="Hub split."),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="First n problems only."),
     samples: int = typer.Option(1, "--samples", "-k", min=1, help="Samples for pass@k/mean@k."),
     temp: float = typer.Option(1.0, "--temp", min=0.0, help="Temperature of the k samples."),
-    max_tokens: int = typer.Option(512, "--max-tokens", min=1, help="Longest completion."),
+    max_tokens: int | None = typer.Option(
+        None, "--max-tokens", min=1, help="Longest completion [default: the run's, else 512]."
+    ),
     template: str = typer.Option("auto", "--template", help="auto | chat | r1 | plain."),
     system: str | None = typer.Option(None, "--system", help="System prompt (chat template)."),
-    reward: str = typer.Option("math_correct", "--reward", help="What counts as correct."),
+    reward: str = typer.Option(
+        "math_correct", "--reward", help="What counts as correct (with the run's params for it)."
+    ),
+    format_reward: str = typer.Option(
+        "auto", "--format-reward", help="Format check (auto: answer_tag if the run used it)."
+    ),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Prompts decoded at once."),
     out: Path | None = typer.Option(None, "--out", "-o", help="JSON results file."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
@@ -47,14 +58,18 @@ def eval_command(
     """Evaluate a model on a dataset."""
     import mlx.core as mx
 
+    from mlx_grpo.infer import held_out
     from mlx_grpo.infer.evaluate import evaluate
     from mlx_grpo.rewards import resolve_reward
 
-    correctness = resolve_reward(reward)
+    run_cfg = held_out.run_config(run)
+    correctness = resolve_reward(reward, held_out.reward_params(run_cfg, reward))
+    fmt = resolve_reward(held_out.format_reward_name(run_cfg, format_reward))
+    rows = held_out.held_out_rows(run_cfg) if data == held_out.HELD_OUT else None
     loaded = model_flags.load_from_flags(model, adapter, run, step)
-    examples = _examples(loaded, data, split, limit, template, system, seed)
+    examples = _examples(loaded, data, split, limit, template, system, seed, rows)
     mx.random.seed(seed)
-    rollout = _rollout(temp, max_tokens)
+    rollout = _rollout(temp, max_tokens, run_cfg)
     console = Console()
     with console.status(f"evaluating {len(examples)} problems"):
         result = evaluate(
@@ -65,6 +80,7 @@ def eval_command(
             samples=samples,
             rollout=rollout,
             batch_size=batch_size,
+            format_reward=fmt,
         )
     console.print(_table(result.summary, loaded.source.label, data, len(examples)))
     path = out or Path("evals") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}.json"
@@ -80,6 +96,7 @@ def _examples(
     template: str,
     system: str | None,
     seed: int,
+    rows: list[dict] | None = None,
 ) -> list[Any]:
     from mlx_grpo.data.examples import build_examples, load_rows
     from mlx_grpo.infer.prompting import prompt_config
@@ -93,14 +110,20 @@ def _examples(
         split=split,
         num_examples=limit or 200,
     )
-    rows = load_rows(cfg, seed)[:limit]
+    rows = (load_rows(cfg, seed) if rows is None else rows)[:limit]
     return build_examples(rows, loaded.tokenizer, cfg, max_prompt_length=10**9)[0]
 
 
-def _rollout(temp: float, max_tokens: int) -> Any:
+def _rollout(temp: float, max_tokens: int | None, run_cfg: Any) -> Any:
+    """Sampling for the k samples; with --run, its completion length and stop strings."""
     from mlx_grpo.config import RolloutConfig
 
-    return RolloutConfig(temperature=max(temp, 1e-6), max_completion_length=max_tokens)
+    base = run_cfg.rollout if run_cfg else RolloutConfig(max_completion_length=512)
+    return RolloutConfig(
+        temperature=max(temp, 1e-6),
+        max_completion_length=max_tokens or base.max_completion_length,
+        stop=base.stop,
+    )
 
 
 def _table(summary: dict[str, float], label: str, data: str, n: int) -> Table:

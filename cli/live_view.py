@@ -68,6 +68,9 @@ class LiveView(Callback):
             console=console,
             transient=False,
             expand=True,
+            # rich estimates speed over its last 30 s only: steps slower than that left the
+            # ETA at "?" for the whole run; average over the run instead
+            speed_estimate_period=7 * 24 * 3600.0,
         )
         self.task = self.progress.add_task("train", total=total, completed=start, metrics="")
         self.console, self.total = console, total

@@ -14,7 +14,11 @@ MODEL = typer.Option(
 )
 ADAPTER = typer.Option(None, "--adapter", help="LoRA/DoRA adapter folder.")
 RUN = typer.Option(None, "--run", help="Training run folder: loads its model and a checkpoint.")
-STEP = typer.Option("latest", "--step", help="Checkpoint step of --run, or latest.")
+STEP = typer.Option(
+    "latest",
+    "--step",
+    help="Checkpoint step of --run, latest, or base (the model it started from).",
+)
 
 
 def load_from_flags(model: str | None, adapter: Path | None, run: Path | None, step: str) -> Any:

@@ -139,3 +139,49 @@ def test_eval_reward_gets_the_same_inputs_as_training_rewards(tmp_path, tiny_mod
     assert metrics["rewards/within_budget/mean"] == 1.0
     assert metrics["rewards/within_budget/errors"] == 0
     assert metrics["eval/pass@1"] == 1.0
+
+
+def _held_out_run(tmp_path, model_dir, eval_size: int):  # noqa: ANN001, ANN202
+    """A full-weight run folder whose config holds `eval_size` arithmetic rows out."""
+    import shutil
+
+    import yaml
+
+    run = tmp_path / "run"
+    shutil.copytree(model_dir, run / "checkpoints" / "step_3")
+    config = {
+        "model": {"path": str(model_dir)},
+        "data": {"train": "builtin:arithmetic", "num_examples": 40, "eval_size": eval_size,
+                 "template": "plain"},
+        "rewards": [{"name": "math_correct", "params": {"tagged_only": True}},
+                    {"name": "answer_tag", "weight": 0.5}],
+        "rollout": {"max_completion_length": 6},
+        "seed": 3,
+    }  # fmt: skip
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    return run
+
+
+def test_eval_held_out_scores_the_rows_training_held_out(tmp_path, tiny_model_dir, run_cli):
+    from mlx_grpo.config import load_config
+    from mlx_grpo.data.examples import load_rows, split_rows
+
+    run = _held_out_run(tmp_path, tiny_model_dir, eval_size=5)
+    out_after, out_before = tmp_path / "after.json", tmp_path / "before.json"
+    args = ("eval", "--run", run, "--data", "held-out", "--temp", "0")
+    assert run_cli(*args, "--out", out_after) == 0
+    assert run_cli(*args, "--step", "base", "--out", out_before) == 0
+    cfg = load_config(run / "config.yaml", [])
+    held = split_rows(load_rows(cfg.data, cfg.seed), 5, cfg.seed)[1]
+    for path in (out_after, out_before):
+        result = json.loads(path.read_text())
+        assert [row["prompt"] for row in result["rows"]] == [r["prompt"] for r in held]
+        assert result["model"].endswith("@ base" if path == out_before else "@ step_3")
+
+
+def test_eval_held_out_without_a_run_or_rows_is_one_line(tmp_path, tiny_model_dir, run_cli, capsys):
+    assert run_cli("eval", "-m", tiny_model_dir, "--data", "held-out") != 0
+    assert "--data held-out needs --run" in capsys.readouterr().err
+    run = _held_out_run(tmp_path, tiny_model_dir, eval_size=0)
+    assert run_cli("eval", "--run", run, "--data", "held-out") != 0
+    assert "held no rows out" in capsys.readouterr().err

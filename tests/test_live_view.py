@@ -36,3 +36,17 @@ def test_null_metrics_print_as_a_dash() -> None:
     out = io.StringIO()
     Console(file=out, width=120).print(table)
     assert "0.0123" in out.getvalue()  # the mean skips the step that measured nothing
+
+
+def test_plain_lines_show_an_eta_when_steps_take_longer_than_30_seconds() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=200, force_terminal=False, color_system=None)
+    view = LiveView(console, total=10)
+    clock = iter(float(t) for t in range(0, 10_000, 40))  # 40 s per step
+    view.progress.get_time = lambda: next(clock)  # type: ignore[method-assign]
+    view.progress.reset(view.task, total=10)
+    for step in range(1, 5):
+        view.every = 1
+        view.on_log(None, {**METRICS, "step": step})  # type: ignore[arg-type]
+    last = out.getvalue().strip().splitlines()[-1]
+    assert "step 4/10" in last and "eta ?" not in last, last

@@ -139,10 +139,16 @@ def _source_from_run(run_dir: Path, model: str | None, step: str | int) -> Model
     """A model plus the adapters (or full weights) of one checkpoint of a run."""
     if not run_dir.is_dir():
         raise UserError(f"run directory {run_dir} does not exist")
-    data = rundir.read_run_config(run_dir).get("data") or {}
+    config = rundir.read_run_config(run_dir)
+    data = config.get("data") or {}
+    prompt = {key: data[key] for key in PROMPT_KEYS if data.get(key) is not None}
+    if step == "base":  # the model the run started from, with the run's prompt format
+        base = model or (config.get("model") or {}).get("path")
+        if not base:
+            raise UserError(f"{rundir.config_file(run_dir)} names no model.path; pass --model")
+        return ModelSource(resolve_model_path(str(base)), None, f"{run_dir.name} @ base", prompt)
     checkpoint = _pick_checkpoint(run_dir, step)
     label = f"{run_dir.name} @ {checkpoint.name}"
-    prompt = {key: data[key] for key in PROMPT_KEYS if data.get(key) is not None}
     if rundir.is_full_checkpoint(checkpoint):
         return ModelSource(str(checkpoint), None, label, prompt)
     adapter = check_adapter_folder(checkpoint)
