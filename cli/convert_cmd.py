@@ -72,12 +72,17 @@ def show_info(path: str) -> None:
     print_rows(str(path), describe(Path(path).expanduser()))
 
 
+def say(line: str) -> None:
+    """Print one line from the converter (e.g. which dtype was chosen and why)."""
+    console.print(escape(line))
+
+
 def run_convert(src: str, out: Path, options: object) -> None:
     """Convert with a spinner that names the current step, then print the summary."""
     from mlx_grpo.converters.pipeline import convert
 
     with console.status("Starting", spinner="dots") as status:
-        rows = convert(src, out, options, progress=lambda msg: status.update(msg))  # type: ignore[arg-type]
+        rows = convert(src, out, options, progress=status.update, say=say)  # type: ignore[arg-type]
     print_rows(f"Wrote {out}", rows)
 
 
@@ -99,7 +104,7 @@ def convert_command(
         False, "--dequantize", "-d", help="Write float weights (GGUF / quantized / QLoRA)."
     ),
     dtype: str | None = typer.Option(
-        None, "--dtype", help="float16, bfloat16 or float32 (default: as stored)."
+        None, "--dtype", help="float16, bfloat16 or float32 (default: float32 on CPU, else stored)."
     ),
     step: int | None = typer.Option(
         None, "--step", help="Checkpoint step of a run (default: latest)."

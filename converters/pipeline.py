@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlx_grpo.converters.detect import Source, detect
+from mlx_grpo.converters.dtype_choice import BACKEND_NAMES, DtypeChoice, choose_dtype
 from mlx_grpo.converters.fuse import load_fused
 from mlx_grpo.converters.info import describe
 from mlx_grpo.converters.load_folder import load_folder
@@ -19,7 +20,7 @@ from mlx_grpo.converters.loaded import LoadedModel
 from mlx_grpo.converters.quantize import DTYPES, QuantSpec, cast, dequantize, quantize
 from mlx_grpo.converters.safetensors_io import DEFAULT_SHARD_BYTES
 from mlx_grpo.converters.staging import check_output, staged_output
-from mlx_grpo.converters.write import write_hf, write_mlx
+from mlx_grpo.converters.write import float_dtype_name, weights_of, write_hf, write_mlx
 
 from mlx_grpo.errors import UserError
 
@@ -39,11 +40,14 @@ class ConvertOptions:
     adapter: str | None = None
     force: bool = False
     shard_bytes: int = DEFAULT_SHARD_BYTES
+    backend: str | None = None  # "cpu", "metal" or "cuda"; None: the one MLX runs on
 
     def check(self) -> None:
         """Reject contradictory or invalid flag combinations before any work starts."""
         if self.to not in ("mlx", "hf"):
             raise UserError(f"--to {self.to}: valid: mlx, hf")
+        if self.backend is not None and self.backend not in BACKEND_NAMES:
+            raise UserError(f"backend {self.backend}: valid: {', '.join(BACKEND_NAMES)}")
         if self.dtype is not None and self.dtype not in DTYPES:
             raise UserError(f"--dtype {self.dtype}: valid: {', '.join(DTYPES)}")
         if self.quant and self.dequantize:
@@ -66,10 +70,19 @@ def load_source(source: Source, options: ConvertOptions) -> LoadedModel:
     return load_folder(source.path)
 
 
-def transform(loaded: LoadedModel, options: ConvertOptions) -> None:
-    """Apply --dtype, --dequantize and --quantize, in that order."""
-    if options.dtype and options.to == "mlx":
-        cast(loaded, options.dtype)
+def dtype_for(loaded: LoadedModel, options: ConvertOptions) -> DtypeChoice:
+    """The output dtype: --dtype, else chosen by backend from the loaded model's dtype."""
+    from mlx_grpo.backend import compute_backend
+
+    stored = float_dtype_name(weights_of(loaded))
+    backend = options.backend or compute_backend()
+    return choose_dtype(options.dtype, stored, backend, options.to)
+
+
+def transform(loaded: LoadedModel, options: ConvertOptions, dtype: DtypeChoice) -> None:
+    """Apply the dtype, --dequantize and --quantize, in that order."""
+    if dtype.cast and options.to == "mlx":
+        cast(loaded, dtype.cast)
     if options.dequantize and loaded.quantized:
         dequantize(loaded)
     if options.quant:
@@ -77,16 +90,22 @@ def transform(loaded: LoadedModel, options: ConvertOptions) -> None:
 
 
 def convert(
-    src: str, out: Path, options: ConvertOptions, progress: Progress = lambda _: None
+    src: str,
+    out: Path,
+    options: ConvertOptions,
+    progress: Progress = lambda _: None,
+    say: Progress = lambda _: None,
 ) -> dict[str, str]:
-    """Convert SRC into the folder OUT; return `--info`-style rows describing the result."""
+    """Convert SRC into OUT; `say` gets the dtype line; returns `--info`-style rows."""
     options.check()
     progress(f"Inspecting {src}")
     source = detect(src, step=options.step, base=options.base, adapter=options.adapter)
     check_output(out, options.force, (source.path,))
     progress(f"Loading {source.kind} from {source.path}")
     loaded = load_source(source, options)
-    transform(loaded, options)
+    dtype = dtype_for(loaded, options)
+    say(dtype.line())
+    transform(loaded, options, dtype)
     with staged_output(out, options.force) as staging:
         progress(f"Writing {options.to.upper()} weights to {out}")
         if options.to == "hf":

@@ -20,7 +20,7 @@ from mlx_grpo.converters.quantize import DTYPES, cast, dequantize
 from mlx_grpo.converters.safetensors_io import DEFAULT_SHARD_BYTES, save_weights
 
 
-def _weights(loaded: LoadedModel) -> dict[str, mx.array]:
+def weights_of(loaded: LoadedModel) -> dict[str, mx.array]:
     return dict(tree_flatten(loaded.model.parameters()))
 
 
@@ -37,7 +37,7 @@ def write_mlx(dst: Path, loaded: LoadedModel, shard_bytes: int = DEFAULT_SHARD_B
     """An mlx-lm model folder: safetensors (sharded if large), config.json, tokenizer."""
     from mlx_lm.utils import save_config
 
-    weights = _weights(loaded)
+    weights = weights_of(loaded)
     save_weights(dst, weights, max_shard_bytes=shard_bytes, fmt="mlx")
     config = dict(loaded.config)
     config["torch_dtype"] = float_dtype_name(weights)
@@ -54,7 +54,7 @@ def write_hf(
         dequantize(loaded)
     if dtype is not None:
         cast(loaded, dtype)
-    weights = _weights(loaded)
+    weights = weights_of(loaded)
     name = float_dtype_name(weights)
     assert name in DTYPES, name
     save_weights(dst, weights, max_shard_bytes=shard_bytes, fmt="pt")

@@ -59,3 +59,12 @@ def import_mlx() -> BaseException | None:
     except (ImportError, OSError) as exc:
         return exc
     return None
+
+
+def compute_backend() -> str:
+    """Where MLX runs by default: "metal", "cuda" or "cpu" (what the default dtype follows)."""
+    import mlx.core as mx
+
+    if mx.default_device().type != mx.DeviceType.gpu:
+        return "cpu"
+    return "metal" if mx.metal.is_available() else "cuda"

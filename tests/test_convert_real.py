@@ -10,6 +10,8 @@ from mlx_grpo.converters import ConvertOptions, convert, smollm2_gguf
 from mlx_grpo.converters.gguf_header import read_gguf_header
 from mlx_grpo.converters.smollm import SmolLMUnavailable
 
+from mlx_grpo.backend import compute_backend
+
 pytestmark = pytest.mark.real_model
 
 
@@ -89,7 +91,8 @@ def test_converted_model_answers_paris(converted: Path) -> None:
 
     model, tok = load(str(converted))
     assert model.model.layers[0].self_attn.q_proj.bits == 4
-    model.set_dtype(mx.float32)  # lossless upcast of the f16 scales: much faster on a CPU
+    if compute_backend() == "cpu":  # the default upcasts the f16 scales: ~50x faster there
+        assert model.model.layers[0].self_attn.q_proj.scales.dtype == mx.float32
     prompt = tok.apply_chat_template(
         [{"role": "user", "content": "What is the capital of France?"}],
         add_generation_prompt=True,
