@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mlx_grpo.converters.tokenizer_compat import make_portable
+
 from mlx_grpo.errors import UserError
 
 CONTROL, USER_DEFINED = 3, 4
@@ -120,3 +122,4 @@ def write_tokenizer(meta: dict[str, Any], where: Path, dst: Path) -> None:
         clean_up_tokenization_spaces=False,
     )
     fast.save_pretrained(str(dst))
+    make_portable(dst)

@@ -18,6 +18,7 @@ from mlx_grpo.converters.hf_config import check_exportable, hf_config
 from mlx_grpo.converters.loaded import LoadedModel
 from mlx_grpo.converters.quantize import DTYPES, cast, dequantize
 from mlx_grpo.converters.safetensors_io import DEFAULT_SHARD_BYTES, save_weights
+from mlx_grpo.converters.tokenizer_compat import make_portable
 
 
 def weights_of(loaded: LoadedModel) -> dict[str, mx.array]:
@@ -43,6 +44,7 @@ def write_mlx(dst: Path, loaded: LoadedModel, shard_bytes: int = DEFAULT_SHARD_B
     config["torch_dtype"] = float_dtype_name(weights)
     save_config(config, dst / "config.json")
     loaded.write_tokenizer(dst)
+    make_portable(dst)
 
 
 def write_hf(
@@ -61,3 +63,4 @@ def write_hf(
     config = hf_config(loaded.config, "lm_head.weight" in weights, name)
     (dst / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     loaded.write_tokenizer(dst)
+    make_portable(dst)

@@ -110,3 +110,32 @@ def test_transformers_logits_match_mlx(tiny: Path, tmp_path: Path) -> None:
     assert np.abs(theirs - ours).max() < 1e-4
     tok = AutoTokenizer.from_pretrained(str(tmp_path / "hf"))
     assert tok.decode(tok("hello <|im_end|>")["input_ids"]) == "hello <|im_end|>"
+
+
+def test_hf_export_loads_with_auto_classes_and_decodes_greedy_like_mlx(
+    tiny: Path, tmp_path: Path
+) -> None:
+    torch = pytest.importorskip("torch", reason="torch is a test extra (pip install torch)")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    convert(str(tiny), tmp_path / "mlx", ConvertOptions())
+    convert(str(tmp_path / "mlx"), tmp_path / "hf", ConvertOptions(to="hf", dtype="float32"))
+    tok_config = json.loads((tmp_path / "hf" / "tokenizer_config.json").read_text())
+    # transformers 4.x has no TokenizersBackend class; both major versions load this one
+    assert (
+        tok_config["tokenizer_class"] == "PreTrainedTokenizerFast" and "backend" not in tok_config
+    )
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "hf"))
+    hf = AutoModelForCausalLM.from_pretrained(str(tmp_path / "hf"), dtype=torch.float32)
+    prompt = tok("What is 2 + 3?")["input_ids"]
+    with torch.no_grad():
+        out = hf.generate(torch.tensor([prompt]), do_sample=False, max_new_tokens=8,
+                          min_new_tokens=8, pad_token_id=tok.pad_token_id)  # fmt: skip
+    theirs = out[0, len(prompt) :].tolist()
+    model, _ = load(str(tmp_path / "mlx"))
+    ours, ids = [], list(prompt)
+    for _ in range(8):
+        nxt = int(np.argmax(logits(model, [ids])[0, -1]))
+        ours.append(nxt)
+        ids.append(nxt)
+    assert theirs == ours

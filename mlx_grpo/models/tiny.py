@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mlx_grpo.converters.tokenizer_compat import make_portable
 from mlx_grpo.rundir import atomic_folder
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -52,6 +53,7 @@ def _write_tokenizer(path: Path, chat_template: bool) -> int:
         chat_template=CHAT_TEMPLATE if chat_template else None,
     )
     fast.save_pretrained(str(path))
+    make_portable(path)
     return tok.token_to_id("<|im_end|>")
 
 

@@ -18,6 +18,7 @@ import mlx.optimizers as optim
 from mlx.utils import tree_flatten, tree_unflatten
 
 from mlx_grpo import rundir
+from mlx_grpo.converters.tokenizer_compat import make_portable
 from mlx_grpo.errors import UserError
 from mlx_grpo.models.policy import Policy, adapter_config
 
@@ -33,6 +34,7 @@ def _save_weights(folder: Path, policy: Policy) -> None:
     save_model(folder, policy.model)
     save_config(dict(policy.config), folder / "config.json")
     policy.tokenizer.save_pretrained(str(folder))
+    make_portable(folder)  # transformers 4.x loads the checkpoint too
 
 
 def save_checkpoint(
