@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlx_grpo.converters.agreement import Agreement, measure
 from mlx_grpo.converters.detect import Source, detect
 from mlx_grpo.converters.dtype_choice import BACKEND_NAMES, DtypeChoice, choose_dtype
 from mlx_grpo.converters.fuse import load_fused
@@ -79,14 +80,21 @@ def dtype_for(loaded: LoadedModel, options: ConvertOptions) -> DtypeChoice:
     return choose_dtype(options.dtype, stored, backend, options.to)
 
 
-def transform(loaded: LoadedModel, options: ConvertOptions, dtype: DtypeChoice) -> None:
-    """Apply the dtype, --dequantize and --quantize, in that order."""
+def transform(
+    loaded: LoadedModel, options: ConvertOptions, dtype: DtypeChoice, say: Progress
+) -> Agreement | None:
+    """Apply the dtype, --dequantize and --quantize, in that order; a quantizing conversion
+    returns (and says) its top-1 agreement with the source (`converters/agreement.py`)."""
     if dtype.cast and options.to == "mlx":
         cast(loaded, dtype.cast)
     if options.dequantize and loaded.quantized:
         dequantize(loaded)
-    if options.quant:
-        quantize(loaded, options.quant.resolved())
+    if not options.quant:
+        return None
+    spec = options.quant.resolved()
+    agreement = measure(loaded, lambda: quantize(loaded, spec))
+    say(agreement.line(spec.bits or 4))
+    return agreement
 
 
 def convert(
@@ -105,7 +113,7 @@ def convert(
     loaded = load_source(source, options)
     dtype = dtype_for(loaded, options)
     say(dtype.line())
-    transform(loaded, options, dtype)
+    agreement = transform(loaded, options, dtype, say)
     with staged_output(out, options.force) as staging:
         progress(f"Writing {options.to.upper()} weights to {out}")
         if options.to == "hf":
@@ -116,4 +124,6 @@ def convert(
     if source.step is not None:
         rows["step"] = str(source.step)
     rows.update(describe(out))
+    if agreement is not None:
+        rows["top-1 agreement"] = f"{agreement.rate:.1%} with the source"
     return rows

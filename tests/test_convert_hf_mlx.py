@@ -139,3 +139,30 @@ def test_hf_export_loads_with_auto_classes_and_decodes_greedy_like_mlx(
         ours.append(nxt)
         ids.append(nxt)
     assert theirs == ours
+
+
+@pytest.mark.parametrize(("bits", "poor"), [(2, True), (8, False)])
+def test_quantizing_says_its_top1_agreement_and_warns_when_poor(
+    tiny: Path, tmp_path: Path, bits: int, poor: bool
+) -> None:
+    said: list[str] = []
+    rows = convert(str(tiny), tmp_path / "q", ConvertOptions(quant=QuantSpec(bits=bits)),
+                   say=said.append)  # fmt: skip
+    [line] = [s for s in said if "top-1 agreement" in s]
+    rate = float(line.split("source: ")[1].split("%")[0]) / 100
+    assert (rate < 0.9) == poor and line.startswith("warning:") == poor
+    assert rows["top-1 agreement"].startswith(f"{rate:.1%}")
+
+
+def test_agreement_of_an_unchanged_model_is_total(tiny: Path) -> None:
+    from mlx_grpo.converters.agreement import measure
+    from mlx_grpo.converters.load_folder import load_folder
+
+    agreement = measure(load_folder(tiny), lambda: None)
+    assert agreement.positions > 30 and agreement.rate == 1.0
+
+
+def test_float_conversion_says_no_agreement(tiny: Path, tmp_path: Path) -> None:
+    said: list[str] = []
+    rows = convert(str(tiny), tmp_path / "f", ConvertOptions(), say=said.append)
+    assert not any("agreement" in s for s in said) and "top-1 agreement" not in rows
