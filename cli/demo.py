@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from mlx_grpo.config import TrainConfig
@@ -24,7 +25,8 @@ from mlx_grpo.infer.evaluate import evaluate
 from mlx_grpo.rewards import resolve_reward
 from mlx_grpo.train.trainer import Trainer
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+# configs/ is the package mlx_grpo.configs (pyproject), so a wheel install has it too
+DEFAULT_CONFIG = Path(str(files("mlx_grpo.configs").joinpath("demo.yaml")))
 SPARKS = "▁▂▃▄▅▆▇█"
 
 
