@@ -93,7 +93,7 @@ class ScheduleConfig:
     """Learning-rate schedule over the optimizer updates."""
 
     name: Literal["constant", "linear", "cosine"] = "constant"  # decay after warmup
-    warmup_steps: int = 0  # optimizer updates of linear warmup from 0
+    warmup_steps: int = 0  # optimizer updates of linear warmup (the first at peak/(n+1))
     min_lr_ratio: float = 0.0  # final lr / peak lr for linear and cosine
 
 

@@ -13,7 +13,10 @@ from mlx_grpo.config import OptimizerConfig, ScheduleConfig
 def build_schedule(
     peak: float, cfg: ScheduleConfig, total_updates: int
 ) -> Callable[[mx.array], mx.array]:
-    """lr(update): linear warmup from 0 to `peak`, then constant, linear or cosine decay."""
+    """lr(update): linear warmup to `peak`, then constant, linear or cosine decay.
+
+    Warmup starts above 0, as mlx-lm's and TRL's do: update k < warmup uses
+    peak * (k + 1) / (warmup + 1), so the first update already learns."""
     warmup = min(cfg.warmup_steps, max(total_updates - 1, 0))
     decay_steps = max(total_updates - warmup, 1)
     end = peak * cfg.min_lr_ratio
@@ -25,7 +28,8 @@ def build_schedule(
         main = optim.linear_schedule(peak, peak, 1)
     if warmup == 0:
         return main
-    return optim.join_schedules([optim.linear_schedule(0.0, peak, warmup), main], [warmup])
+    ramp = optim.linear_schedule(peak / (warmup + 1), peak, warmup)
+    return optim.join_schedules([ramp, main], [warmup])
 
 
 def build_optimizer(cfg: OptimizerConfig, sched: ScheduleConfig, total_updates: int) -> optim.AdamW:
