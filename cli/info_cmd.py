@@ -35,7 +35,20 @@ def machine_facts() -> dict[str, str]:
         "cuda": "available" if cuda else "not available",
         "blas": blas_in_use(),
         "openblas found": find_openblas() or "no",
+        **cached_models(),
     }
+
+
+def cached_models() -> dict[str, str]:
+    """Where built-in models live once made: ordinary MLX folders plain mlx_lm loads too."""
+    from mlx_grpo.models.tiny import cache_dir
+
+    models = cache_dir() / "models"
+    found = sorted(p for p in models.iterdir() if p.is_dir()) if models.is_dir() else []
+    rows = {"model cache": str(models)}
+    for folder in found:
+        rows[f"  {folder.name}"] = f"{folder}  (mlx_lm.generate --model {folder})"
+    return rows
 
 
 def _total_memory() -> int:

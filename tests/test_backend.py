@@ -106,3 +106,15 @@ def test_cli_warns_about_two_backends_and_still_runs(
     captured = capsys.readouterr()
     assert "mlx-cpu and mlx-cuda-13 are both installed" in " ".join(captured.err.split())
     assert "mlx backend" in captured.out
+
+
+def test_info_says_where_built_in_models_live(tmp_path, monkeypatch, capsys) -> None:
+    from mlx_grpo.cli import main as cli_main
+
+    (tmp_path / "models" / "tiny-qwen2").mkdir(parents=True)
+    monkeypatch.setenv("MLX_GRPO_CACHE", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "300")
+    assert cli_main.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert str(tmp_path / "models") in out
+    assert f"mlx_lm.generate --model {tmp_path / 'models' / 'tiny-qwen2'}" in out
