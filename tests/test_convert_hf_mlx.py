@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import mlx.core as mx
 import numpy as np
@@ -166,3 +167,14 @@ def test_float_conversion_says_no_agreement(tiny: Path, tmp_path: Path) -> None:
     said: list[str] = []
     rows = convert(str(tiny), tmp_path / "f", ConvertOptions(), say=said.append)
     assert not any("agreement" in s for s in said) and "top-1 agreement" not in rows
+
+
+def test_cli_prints_the_agreement_warning_and_exports_a_portable_tokenizer(
+    tiny: Path, tmp_path: Path, run_cli: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("convert", str(tiny), str(tmp_path / "q2"), "--quantize", "--bits", "2") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "warning: top-1 agreement with the source" in out and "--bits 8" in out
+    assert run_cli("convert", str(tiny), str(tmp_path / "hf"), "--to", "hf") == 0
+    config = json.loads((tmp_path / "hf" / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast"
