@@ -28,7 +28,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def spawn(*args: str) -> pexpect.spawn:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TERM": "xterm"}
     child = pexpect.spawn(
-        CHAT[0], CHAT[1:] + list(args), env=env, timeout=20, encoding="utf-8", dimensions=(40, 160)
+        CHAT[0], CHAT[1:] + list(args), env=env, timeout=60, encoding="utf-8", dimensions=(40, 160)
     )
     child.expect(">>> ")
     return child

@@ -3,6 +3,7 @@ W&B run id across `--resume`, read back from the run's own `.wandb` log file."""
 
 import json
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,12 +42,24 @@ def items(entries: Any) -> dict[str, Any]:
     return {e.key or "/".join(e.nested_key): json.loads(e.value_json) for e in entries}
 
 
+def finished_records(file: Path, wait_s: float = 60.0) -> list[Any]:
+    """The records of a run's log once its `exit` record is there: wandb's writer process may
+    still be flushing the file for a moment after `run.finish()` returns."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        records = list(wandb_records(file))
+        if any(r.WhichOneof("record_type") == "exit" for r in records):
+            return records
+        assert time.monotonic() < deadline, f"{file} has no exit record"
+        time.sleep(0.2)
+
+
 def offline_runs(run_dir: Path) -> list[dict[str, Any]]:
     """Per offline run folder: its run id, history rows and config keys."""
     out = []
     for file in sorted(run_dir.glob("wandb/offline-run-*/run-*.wandb")):
         run: dict[str, Any] = {"history": [], "config": {}}
-        for rec in wandb_records(file):
+        for rec in finished_records(file):
             kind = rec.WhichOneof("record_type")
             if kind == "run":
                 run["id"] = rec.run.run_id
