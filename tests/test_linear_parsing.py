@@ -3,14 +3,13 @@
 Two checks: a static one over the compiled patterns (no quantified group whose body can
 match the empty string or holds another unbounded quantifier: the shapes that backtrack
 exponentially), and the issue's adversarial answers plus pumped variants fed through the
-parsing code, each call held to a generous 1 s regression guard (they took 1 s to minutes,
-growing exponentially with the word count, before the rewrite).
+parsing code, whose results are checked (they took 1 s to minutes, growing exponentially
+with the word count, before the rewrite; `benchmarks/bench_parsing.py` times them).
 """
 
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
@@ -90,17 +89,12 @@ HOSTILE_TEXT = [
 ]
 
 
-def _within_guard(fn: object, text: str) -> None:
-    start = time.perf_counter()
-    fn(text)  # type: ignore[operator]
-    assert time.perf_counter() - start < 1.0, f"{fn} took too long on {text[:60]!r}..."
-
-
 @pytest.mark.parametrize("answer", ISSUE_ANSWERS + PUMPED, ids=range(len(ISSUE_ANSWERS + PUMPED)))
 def test_normalize_and_parse_finish(answer: str) -> None:
-    _within_guard(math.normalize, answer)
-    _within_guard(math.parse_number, answer)
-    _within_guard(lambda t: math.extract_answer(f"<answer>{t}</answer>"), answer)
+    # none of these is a number with a unit: each comes back whole, none parses as a number
+    assert math.normalize(answer) == answer
+    assert math.parse_number(answer) is None
+    assert math.extract_answer(f"<answer>{answer}</answer>") == answer
 
 
 def test_unit_stripping_still_works() -> None:
@@ -113,8 +107,11 @@ def test_unit_stripping_still_works() -> None:
 
 @pytest.mark.parametrize("text", HOSTILE_TEXT + PUMPED, ids=range(len(HOSTILE_TEXT + PUMPED)))
 def test_format_countdown_and_emergence_finish(text: str) -> None:
-    _within_guard(format.strict_score, text)
-    _within_guard(format.filled_answer_tags, text)
-    _within_guard(countdown.extract_expression, text)
-    _within_guard(basic.last_number, text)
-    _within_guard(lambda t: emergence.emergence_metrics([t], len), text)
+    assert format.strict_score(text) == 0.0  # none is a well-formed <think>/<answer> reply
+    assert format.filled_answer_tags(text) == 0
+    digits = re.findall(r"\d+", text)
+    assert basic.last_number(text) == (digits[-1] if digits else None)
+    expression = countdown.extract_expression(text)
+    assert expression is None or len(expression) <= len(text)
+    metrics = emergence.emergence_metrics([text], len)
+    assert metrics["answer_rate"] in (0.0, 1.0) and metrics["think_rate"] in (0.0, 1.0)
