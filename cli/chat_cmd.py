@@ -61,9 +61,7 @@ def chat(
 
     loaded = model_flags.load_from_flags(model, adapter, run, step)
     source = loaded.source
-    chosen = chosen_template(loaded.tokenizer, source, template)
-    if chosen == "custom":  # a custom prompt_template is one question, not a conversation
-        chosen = loading.pick_template(loaded.tokenizer, None)
+    chosen = chosen_template(loaded.tokenizer, source, template, conversation=True)
     settings = engine.ChatSettings(
         system=system if system is not None else _run_system(chosen, source),
         few_shot=[dataclasses.asdict(shot) for shot in few_shot_turns(source, chosen)],

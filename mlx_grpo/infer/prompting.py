@@ -16,12 +16,15 @@ from mlx_grpo.models.loading import TEMPLATES, pick_template
 from mlx_grpo.models.resolve import ModelSource
 
 
-def chosen_template(tokenizer: Any, source: ModelSource, flag: str = "auto") -> str:
-    """--template, else the run's template (a custom one only with its prompt_template)."""
+def chosen_template(
+    tokenizer: Any, source: ModelSource, flag: str = "auto", conversation: bool = False
+) -> str:
+    """--template, else the run's template (a custom one only with its prompt_template, and
+    not for a `conversation`: a custom prompt_template frames one question)."""
     if flag != "auto":
         return pick_template(tokenizer, flag)
     run = source.template
-    if run == "custom" and source.prompt.get("prompt_template"):
+    if run == "custom" and source.prompt.get("prompt_template") and not conversation:
         return "custom"
     return pick_template(tokenizer, run if run in TEMPLATES else None)
 
