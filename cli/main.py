@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -53,6 +55,27 @@ def _register_commands() -> None:
     commands = (demo_cmd, train_cmd, plan_cmd, eval_cmd, chat_cmd, generate_cmd, convert_cmd)
     for module in (*commands, info_cmd, runs_cmd, plot_cmd):
         module.register(app)
+    for command in app.registered_commands:
+        command.callback = _interruptible(command.callback)
+
+
+class Interrupted(Exception):
+    """Ctrl-C inside a command (typer would turn it into a silent exit 130)."""
+
+
+def _interruptible(fn: Callable[..., Any] | None) -> Callable[..., Any] | None:
+    """The command, with Ctrl-C (e.g. while a model loads) raised as `Interrupted`."""
+    if fn is None:
+        return None
+
+    @functools.wraps(fn)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            raise Interrupted from exc
+
+    return command
 
 
 def _backend_ready() -> bool:
@@ -121,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     except ClickException as exc:  # usage errors: bad flags, missing arguments
         exc.show()
         return exc.exit_code
-    except (KeyboardInterrupt, typer.Abort):
+    except (KeyboardInterrupt, Interrupted, typer.Abort):
         err_console.print("[yellow]interrupted[/]")
         return 130
     return result if isinstance(result, int) else 0

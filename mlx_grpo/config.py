@@ -131,6 +131,7 @@ class RewardSpec:
     name: str = "exact_number"  # built-in name, module:function or file.py:function
     weight: float = 1.0  # multiplier in the summed reward
     params: dict[str, Any] = field(default_factory=dict)  # keyword arguments for the reward
+    timeout: float | None = None  # seconds one call may take (None: 60, code_tests 600)
 
 
 @dataclass
@@ -471,6 +472,11 @@ def _validate_combinations(config: TrainConfig) -> None:
             "template custom needs a prompt_template containing {prompt}",
             where="data.prompt_template",
         )
+    for i, spec in enumerate(config.rewards):
+        if spec.timeout is not None and not spec.timeout > 0:
+            raise UserError(
+                "must be > 0 seconds (or null for the default)", where=f"rewards[{i}].timeout"
+            )
     rollouts = config.batch_size * config.rollout.group_size
     if rollouts % config.optimizer.gradient_accumulation_steps:
         raise UserError(

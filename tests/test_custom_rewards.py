@@ -102,7 +102,7 @@ def test_file_that_fails_to_import(tmp_path: Path) -> None:
 
 def test_call_safely_passes_extras(reward_file: Path) -> None:
     fn = load_reward(f"{reward_file}:uses_extras")
-    assert call_safely(fn, PROMPTS, COMPLETIONS, ANSWERS, {"bonus": [1, 2, 3]}) == (
+    assert call_safely(fn, PROMPTS, COMPLETIONS, ANSWERS, {"bonus": [1, 2, 3]})[:2] == (
         [1.0, 2.0, 3.0],
         0,
     )
@@ -110,7 +110,7 @@ def test_call_safely_passes_extras(reward_file: Path) -> None:
 
 def test_async_reward(reward_file: Path) -> None:
     fn = load_reward(f"{reward_file}:slow_exact")
-    assert call_safely(fn, PROMPTS, COMPLETIONS, ANSWERS, {}) == ([1.0, 0.0, 1.0], 0)
+    assert call_safely(fn, PROMPTS, COMPLETIONS, ANSWERS, {})[:2] == ([1.0, 0.0, 1.0], 0)
 
 
 def test_async_reward_inside_a_running_loop(reward_file: Path) -> None:
@@ -119,7 +119,7 @@ def test_async_reward_inside_a_running_loop(reward_file: Path) -> None:
     async def caller() -> tuple[list[float], int]:
         return call_safely(fn, PROMPTS, COMPLETIONS, ANSWERS, {})
 
-    assert asyncio.run(caller()) == ([1.0, 0.0, 1.0], 0)
+    assert asyncio.run(caller())[:2] == ([1.0, 0.0, 1.0], 0)
 
 
 def test_raising_reward_scores_zero_and_is_counted(
@@ -127,7 +127,7 @@ def test_raising_reward_scores_zero_and_is_counted(
 ) -> None:
     fn = load_reward(f"{reward_file}:raises")
     with caplog.at_level(logging.WARNING):
-        assert call_safely(fn, PROMPTS, COMPLETIONS, ANSWERS, {}) == ([0.0, 0.0, 0.0], 3)
+        assert call_safely(fn, PROMPTS, COMPLETIONS, ANSWERS, {})[:2] == ([0.0, 0.0, 0.0], 3)
     assert len(caplog.records) == 1
     assert "raises" in caplog.text and "grader crashed" in caplog.text
 
@@ -142,7 +142,7 @@ def test_raising_reward_scores_zero_and_is_counted(
 )
 def test_bad_values_score_zero(reward_file: Path, name: str, expected: object) -> None:
     fn = load_reward(f"{reward_file}:{name}")
-    assert call_safely(fn, PROMPTS, COMPLETIONS, ANSWERS, {}) == expected
+    assert call_safely(fn, PROMPTS, COMPLETIONS, ANSWERS, {})[:2] == expected
 
 
 def test_builtin_rewards_work_through_call_safely() -> None:
@@ -150,7 +150,7 @@ def test_builtin_rewards_work_through_call_safely() -> None:
 
     fn = resolve_reward("math_correct")
     completions = ["The answer is 4", "The answer is \\frac{10}{2}", "no"]
-    assert call_safely(fn, PROMPTS, completions, ANSWERS, {"level": [1, 2, 3]}) == (
+    assert call_safely(fn, PROMPTS, completions, ANSWERS, {"level": [1, 2, 3]})[:2] == (
         [1.0, 1.0, 0.0],
         0,
     )
@@ -162,4 +162,4 @@ def test_params_reach_a_custom_reward(reward_file: Path) -> None:
     from mlx_grpo.rewards.library import resolve_reward
 
     fn = resolve_reward(f"{reward_file}:uses_extras", {"bonus": [5, 5, 5]})
-    assert call_safely(fn, PROMPTS, COMPLETIONS, ANSWERS, {}) == ([5.0, 5.0, 5.0], 0)
+    assert call_safely(fn, PROMPTS, COMPLETIONS, ANSWERS, {})[:2] == ([5.0, 5.0, 5.0], 0)

@@ -354,9 +354,10 @@ def test_worker_that_cannot_start_degrades_to_not_equal(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(sandbox, "_WORKER_CODE", "import sys; sys.exit(3)")
     worker = sandbox.SympyWorker()
-    assert worker.equal("x", "x", timeout=5.0) is None
+    assert worker.equal("x", "x", timeout=5.0) is False  # not equal, and not a timeout
     assert worker.broken
-    assert worker.equal("y", "y", timeout=5.0) is None  # no second start attempt
+    assert worker.equal("y", "y", timeout=5.0) is False  # no second start attempt
+    assert worker.timeouts == 0
 
 
 def test_tagged_only_ignores_untagged_answers() -> None:

@@ -60,7 +60,7 @@ def _generate(
 
 def _correct(fn: RewardFn, inputs: RewardInputs, k: int) -> np.ndarray:
     """[problems, k] whether each completion scores above 0.5 under `fn`."""
-    scores, _ = call_safely(fn, *inputs.args())
+    scores = call_safely(fn, *inputs.args()).scores
     return (np.asarray(scores) > 0.5).reshape(-1, k)
 
 
@@ -84,7 +84,7 @@ def evaluate(
     texts, lengths = _generate(model, tokenizer, examples, 1, greedy, batch_size)
     inputs = reward_inputs(examples, texts, lengths, rollout.max_completion_length)
     correct = _correct(correctness, inputs, 1)[:, 0]
-    fmt, _ = call_safely(format_reward, *inputs.args())
+    fmt = call_safely(format_reward, *inputs.args()).scores
     result = EvalResult(problems=len(examples), samples=samples)
     result.summary = {
         "pass@1": float(correct.mean()),

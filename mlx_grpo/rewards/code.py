@@ -147,3 +147,4 @@ def code_tests(
 
 
 code_tests.outcome_counts = LAST_COUNTS  # type: ignore[attr-defined]  # read by rewards.score
+code_tests.default_timeout = 600.0  # type: ignore[attr-defined]  # a whole batch of programs

@@ -13,26 +13,25 @@ completions (e.g. `numbers=[[...], ...]`), plus `completion_lengths: list[int]` 
 use. Return one float per completion; None means "not applicable" and counts as 0.0.
 
 `call_safely` is how the trainer calls every reward: an exception, a NaN or infinite
-value, a non-number or a wrong-length list scores the affected completions 0.0 and is
-counted; one warning per call names the reward and the first problem.
+value, a non-number, a wrong-length list or a call past its time limit (`limits.py`) scores
+the affected completions 0.0 and is counted; the first time a reward has each kind of
+problem, one warning names the reward and the problem.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
-import inspect
 import logging
 import math
 import sys
-from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlx_grpo.errors import UserError
+from mlx_grpo.rewards.limits import DEFAULT_LIMIT_S, RewardTimeout, TimeLimited
 
 logger = logging.getLogger(__name__)
 
@@ -96,33 +95,50 @@ def load_reward(spec: str) -> RewardFn:
     return fn
 
 
-def _run_awaitable(awaitable: Awaitable[Any]) -> Any:
-    async def wait() -> Any:
-        return await awaitable
+class Unscored(float):
+    """A 0.0 score that counts as an error, with the reason (a metrics outcome name).
 
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(wait())
-    with ThreadPoolExecutor(max_workers=1) as pool:  # already inside an event loop
-        return pool.submit(asyncio.run, wait()).result()
+    A reward returns it for a completion it could not score, e.g. `math_correct` for an answer
+    whose check ran past its time budget: `Unscored("timeout")`."""
+
+    reason: str
+    detail: str
+
+    def __new__(cls, reason: str, detail: str = "") -> Unscored:
+        score = super().__new__(cls, 0.0)
+        score.reason, score.detail = reason, detail or "the reward could not score it"
+        return score
 
 
-def _clean(result: Any, n: int) -> tuple[list[float], int, str]:
+class Called(NamedTuple):
+    """One reward call: a score per completion (0.0 where it failed), how many failed, and
+    why, by outcome (`timeout`, or a reward's own `Unscored` reasons)."""
+
+    scores: list[float]
+    errors: int
+    outcomes: dict[str, int]
+
+
+def _clean(result: Any, n: int) -> tuple[Called, str]:
     """Scores with bad entries as 0.0, how many were bad, and the first problem."""
     if isinstance(result, (str, bytes, Mapping)) or not hasattr(result, "__iter__"):
-        return [0.0] * n, n, f"returned {type(result).__name__}, expected a list"
+        return Called([0.0] * n, n, {}), f"returned {type(result).__name__}, expected a list"
     items = list(result)
     if len(items) != n:
-        return [0.0] * n, n, f"returned {len(items)} values for {n} completions"
-    scores, errors, problem = [], 0, ""
+        return Called([0.0] * n, n, {}), f"returned {len(items)} values for {n} completions"
+    scores, outcomes, errors, problem = [], {}, 0, ""
     for item in items:
+        if isinstance(item, Unscored):
+            outcomes[item.reason] = outcomes.get(item.reason, 0) + 1
+            problem = problem or f"{item.reason}: {item.detail}"
         value = None if item is None or isinstance(item, (str, bytes)) else _as_float(item)
-        bad = item is not None and (value is None or not math.isfinite(value))
+        bad = isinstance(item, Unscored) or (
+            item is not None and (value is None or not math.isfinite(value))
+        )
         errors += bad
         problem = problem or (f"returned {item!r}" if bad else "")
         scores.append(0.0 if bad or value is None else value)
-    return scores, errors, problem
+    return Called(scores, errors, outcomes), problem
 
 
 def _as_float(item: Any) -> float | None:
@@ -138,20 +154,44 @@ def call_safely(
     completions: list[str],
     answers: list[str],
     extras: Mapping[str, Any] | None = None,
-) -> tuple[list[float], int]:
-    """Call a reward (awaiting it if async); return (scores, completions that failed)."""
+    *,
+    limit: float | None = DEFAULT_LIMIT_S,
+    name: str = "",
+) -> Called:
+    """Call a reward (awaiting it if async) under a time limit of `limit` seconds per call
+    (None: no limit); failed completions score 0.0 and are counted, never raised.
+
+    `fn` may already be a `TimeLimited` (the trainer keeps one per reward, so a call stuck
+    past its limit is remembered). Each kind of problem is logged once per reward."""
     n = len(completions)
+    call = fn if isinstance(fn, TimeLimited) else TimeLimited(fn, limit)
     try:
-        result = fn(prompts, completions, answers, **dict(extras or {}))
-        if inspect.isawaitable(result):
-            result = _run_awaitable(result)
+        result = call(prompts, completions, answers, **dict(extras or {}))
+    except RewardTimeout as exc:
+        called = Called([0.0] * n, n, {"timeout": n})
+        problem = f"call timeout: {exc}; rewards[].timeout in the config allows longer"
     except Exception as exc:
-        scores, errors, problem = [0.0] * n, n, f"raised {type(exc).__name__}: {exc}"
+        called, problem = Called([0.0] * n, n, {}), f"raised {type(exc).__name__}: {exc}"
     else:
-        scores, errors, problem = _clean(result, n)
-    if errors:
-        name = getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", "")
-        logger.warning(
-            "reward %s: %d of %d completions scored 0 (%s)", name or repr(fn), errors, n, problem
-        )
-    return scores, errors
+        called, problem = _clean(result, n)
+    if called.errors:
+        _warn_once(call, name or _name_of(fn), problem, called.errors, n)
+    return called
+
+
+def _name_of(fn: RewardFn) -> str:
+    fn = getattr(fn, "fn", fn)  # a TimeLimited's function
+    return getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", repr(fn))
+
+
+def _warn_once(call: TimeLimited, name: str, problem: str, errors: int, n: int) -> None:
+    """The first time a reward has this kind of problem it is a warning; later, debug."""
+    kind = problem.split(":")[0].split(" (")[0][:60]
+    level = logging.DEBUG if kind in call.warned else logging.WARNING
+    call.warned.add(kind)
+    logger.log(
+        level,
+        "reward %s: %d of %d completions scored 0 (%s); counted in rewards/%s/errors, "
+        "later cases of this kind are not repeated here",
+        name, errors, n, problem, name,
+    )  # fmt: skip

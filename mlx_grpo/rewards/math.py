@@ -16,11 +16,13 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from fractions import Fraction
 from typing import NamedTuple
 
+from mlx_grpo.rewards.custom import Unscored
 from mlx_grpo.rewards.sandbox import WORKER
 
 MAX_RAW_CHARS = 10_000
@@ -338,11 +340,18 @@ def _is_word(s: str) -> bool:
     return bool(_WORD.fullmatch(s)) and len(letters) >= 2 and letters.lower() not in ("pi", "inf")
 
 
+class CheckTimeout(Exception):
+    """The answer check ran past its time budget."""
+
+
 def _sympy_equal(a: str, b: str, deadline: float) -> bool:
     if too_complex(a) or too_complex(b):
         return False
     remaining = deadline - time.monotonic()
-    return remaining > 0 and bool(WORKER.equal(a, b, remaining))
+    verdict = WORKER.equal(a, b, remaining) if remaining > 0 else None
+    if verdict is None:
+        raise CheckTimeout
+    return verdict
 
 
 def _equation_equal(a: str, b: str, deadline: float) -> bool:
@@ -373,12 +382,83 @@ def _equal(a: str, b: str, deadline: float, depth: int = 0) -> bool:
 
 def math_equal(pred: str | None, gold: str | None, timeout: float = 1.0) -> bool:
     """Whether a predicted answer equals the gold answer; False on anything too big or slow."""
+    try:
+        return _check(pred, gold, time.monotonic() + timeout)
+    except CheckTimeout:
+        return False
+
+
+def _check(pred: str | None, gold: str | None, deadline: float) -> bool:
+    """`math_equal` by a deadline; raises CheckTimeout once it has passed."""
     if not pred or not gold or len(pred) > MAX_RAW_CHARS or len(gold) > MAX_RAW_CHARS:
         return False
     a, b = normalize(pred), normalize(gold)
+    if time.monotonic() > deadline:
+        raise CheckTimeout
     if not a or not b or len(a) > MAX_CHARS or len(b) > MAX_CHARS:
         return False
-    return _equal(a, b, time.monotonic() + timeout)
+    return _equal(a, b, deadline)
+
+
+class VerdictCache:
+    """Verdicts per (answer, gold), timeouts included: an answer that ran out of time is not
+    checked again under the same or a smaller budget (a group often repeats one answer)."""
+
+    def __init__(self, size: int = 16_384) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], bool | float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> bool | None:
+        """The verdict when one is known, else None (see `timed_out` for timeouts)."""
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+        return found if isinstance(found, bool) else None
+
+    def timed_out(self, key: tuple[str, str], budget: float) -> bool:
+        """Whether this check already ran out of time under a budget of at least `budget`."""
+        with self._lock:
+            found = self._items.get(key)
+        return not isinstance(found, bool) and found is not None and budget <= found
+
+    def put(self, key: tuple[str, str], verdict: bool | float) -> None:
+        with self._lock:
+            self._items[key] = verdict
+            self._items.move_to_end(key)
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+VERDICTS = VerdictCache()
+
+
+def score_completion(
+    completion: str, gold: str, budget: float = 1.0, tagged_only: bool = False
+) -> float:
+    """1.0 / 0.0 for one completion, or `Unscored("timeout")` when the whole check (finding
+    the answer, normalizing, comparing) ran past `budget` seconds. A worker restart after an
+    earlier timeout is waited for before the clock starts, never counted in the budget."""
+    WORKER.settle()
+    deadline = time.monotonic() + budget
+    pred = _answer_tag(completion) if tagged_only else extract_answer(completion)
+    if not pred:
+        return 0.0
+    key = (pred, gold)
+    late = Unscored("timeout", f"its answer check ran past the {budget:g} s params.timeout")
+    if VERDICTS.timed_out(key, budget):
+        return late
+    known = VERDICTS.get(key)
+    if known is not None:
+        return 1.0 if known else 0.0
+    try:
+        verdict = _check(pred, gold, deadline)
+    except CheckTimeout:
+        VERDICTS.put(key, budget)
+        return late
+    VERDICTS.put(key, verdict)
+    return 1.0 if verdict else 0.0
 
 
 def math_correct(
@@ -392,15 +472,19 @@ def math_correct(
 ) -> list[float | None]:
     """1.0 when the completion's final answer equals the gold answer, else 0.0.
 
-    None (not applicable) for rows without a gold answer. `timeout` (seconds) bounds each
-    comparison. With `tagged_only`, only an answer inside `<answer>...</answer>` counts (no
-    fallback to `\\boxed`, "the answer is" or the last number): correctness and format at once.
+    None (not applicable) for rows without a gold answer. `timeout` (seconds) is each
+    completion's whole budget; past it the completion scores 0 and counts as an error (metric
+    `rewards/math_correct/timeout`). With `tagged_only`, only an answer inside
+    `<answer>...</answer>` counts (no fallback to `\\boxed`, "the answer is" or the last
+    number): correctness and format at once.
     """
     scores: list[float | None] = []
     for completion, gold in zip(completions, answers, strict=True):
         if not gold or not str(gold).strip():
             scores.append(None)
             continue
-        pred = _answer_tag(completion) if tagged_only else extract_answer(completion)
-        scores.append(1.0 if math_equal(pred, str(gold), timeout) else 0.0)
+        scores.append(score_completion(completion, str(gold), timeout, tagged_only))
     return scores
+
+
+math_correct.warm_up = WORKER.start  # type: ignore[attr-defined]  # rewards.warm_up

@@ -2,33 +2,39 @@
 
 sympy can spend minutes (or gigabytes) inside one call on adversarial model output, and a
 thread cannot be interrupted there; `signal.alarm` only works in the main thread and not on
-Windows. So comparisons go to one persistent worker (`python -c ...`, JSON lines over its
-stdin/stdout). If an answer does not come back in time the worker is killed, the comparison
-counts as "not equal", and a fresh worker starts on the next call. On Linux the worker's
+Windows. So comparisons go to one persistent worker (`python -I -c ...`, JSON lines over its
+stdin/stdout). If an answer does not come back in time the worker is killed, the call returns
+None (the caller counts a timeout), and a fresh worker starts at once in the background, so
+the restart overlaps the next checks instead of eating their budget. On Linux the worker's
 address space is capped too (`MAX_WORKER_BYTES`), so a blow-up ends in MemoryError, not swap.
 
-Worker start-up (importing sympy, about a second) is not counted against the time limit.
+The worker runs isolated (`-I`): the current directory, PYTHON* variables and the user's site
+customisations are not seen, so a `sympy.py` in the working directory is never imported; the
+folders holding this package and sympy are handed to it explicitly. `start()` launches it in
+the background when a trainer starts (importing sympy takes a second or two); start-up is
+never counted against a comparison's time limit.
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import json
 import logging
-import os
 import queue
 import subprocess
 import sys
 import threading
-from collections import OrderedDict
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT_S = 60.0
 MAX_WORKER_BYTES = 4 * 1024**3
-CACHE_SIZE = 4096
-_WORKER_CODE = "from mlx_grpo.rewards.sandbox import serve; serve()"
+_WORKER_CODE = (
+    "import sys; sys.path += [p for p in sys.argv[1:] if p not in sys.path]; "
+    "from mlx_grpo.rewards.sandbox import serve; serve()"
+)
 
 
 def serve() -> None:
@@ -55,45 +61,66 @@ def _cap_memory() -> None:
         pass  # Windows has no `resource`; macOS refuses RLIMIT_AS: the time limit still holds
 
 
+def _import_roots() -> list[str]:
+    """Folders the isolated worker needs on sys.path: this package's and sympy's."""
+    roots = [str(Path(__file__).resolve().parents[2])]
+    for name in ("sympy", "mpmath"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            roots.append(str(Path(spec.origin).resolve().parents[1]))
+    return list(dict.fromkeys(roots))
+
+
 class SympyWorker:
-    """A restartable worker process with a per-call time limit and a small result cache."""
+    """A restartable worker process with a per-call time limit."""
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen[str] | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[str, str], bool] = OrderedDict()
         self.timeouts = 0
         self.broken = False
+        self._settled = threading.Event()  # cleared while a background start is under way
+        self._settled.set()
 
     def equal(self, pred: str, gold: str, timeout: float) -> bool | None:
-        """sympy equality of two normalized answers; None when it ran out of time."""
-        key = (pred, gold)
+        """sympy equality of two normalized answers; None when it ran out of time (False,
+        logged once, when no worker can start)."""
         with self._lock:
             if self.broken:
-                return None
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-            result = self._ask(key, timeout)
-            if result is not None:
-                self._cache[key] = result
-                if len(self._cache) > CACHE_SIZE:
-                    self._cache.popitem(last=False)
-            return result
+                return False
+            return self._ask((pred, gold), timeout)
 
     def start(self) -> None:
-        """Start the worker now (e.g. before the first training step), not on first use."""
-        with self._lock:
-            self._ensure_started()
+        """Start the worker in the background now (e.g. when a trainer starts), so the first
+        symbolic comparison does not wait for it; a no-op when it is already running."""
+        self._settled.clear()
+        threading.Thread(target=self._start_locked, daemon=True, name="sympy start").start()
 
-    def _ask(self, key: tuple[str, str], timeout: float) -> bool | None:
+    def settle(self) -> None:
+        """Wait for a background start under way (so a caller's time budget starts after it)."""
+        self._settled.wait(STARTUP_TIMEOUT_S)
+
+    def _start_locked(self) -> None:
         try:
-            proc = self._ensure_started()
+            with self._lock:
+                if not self.broken:
+                    self._try_start()
+        finally:
+            self._settled.set()
+
+    def _try_start(self) -> subprocess.Popen[str] | None:
+        try:
+            return self._ensure_started()
         except RuntimeError as exc:
             self.broken = True  # do not wait STARTUP_TIMEOUT_S again on every call
             logger.error("%s; symbolic answers now count as not equal", exc)
             return None
+
+    def _ask(self, key: tuple[str, str], timeout: float) -> bool | None:
+        proc = self._try_start()
+        if proc is None:
+            return False
         try:
             assert proc.stdin is not None
             proc.stdin.write(json.dumps(list(key)) + "\n")
@@ -104,6 +131,7 @@ class SympyWorker:
         if line is None:  # timed out, or the worker died (e.g. out of memory)
             self.timeouts += 1
             self.stop()
+            self.start()  # the replacement loads while other answers are checked
             return None
         return line.strip() == "true"
 
@@ -111,16 +139,12 @@ class SympyWorker:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
         self.stop()
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])  # so the worker imports this copy
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         proc = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_CODE],
+            [sys.executable, "-I", "-c", _WORKER_CODE, *_import_roots()],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            env=env,
         )
         self._proc, self._lines = proc, queue.Queue()
         threading.Thread(target=_pump, args=(proc, self._lines), daemon=True).start()
@@ -132,7 +156,7 @@ class SympyWorker:
             self.stop()
             raise RuntimeError(
                 "the answer-checking worker process failed to start (run `python -c "
-                f'"{_WORKER_CODE}"` to see why)'
+                '"from mlx_grpo.rewards.sandbox import serve; serve()"` to see why)'
             )
         return proc
 

@@ -100,6 +100,7 @@ class Trainer:
         self.cfg = cfg
         self.run_dir = run_dir
         self.rewards = rw.build_rewards(cfg.rewards)
+        rw.warm_up(self.rewards)  # the answer checker loads while the model does
         eval_every = cfg.logging.eval_every
         self.eval_reward = rw.resolve_reward(cfg.logging.eval_reward) if eval_every else None
         rows, self.eval_rows = split_rows(
