@@ -21,6 +21,7 @@ from collections import deque
 from fractions import Fraction
 from typing import NamedTuple
 
+from mlx_grpo.rewards import forms
 from mlx_grpo.rewards.sandbox import WORKER
 
 MAX_RAW_CHARS = 10_000
@@ -152,9 +153,10 @@ def normalize(answer: str) -> str:
     s = answer.strip()
     if "\\boxed" in s or "\\fbox" in s:
         s = last_boxed(s) or s
-    s = _strip_wrappers(s)
+    s = forms.protect_rows(_strip_wrappers(s))
     for old, new in _REPLACEMENTS:
         s = s.replace(old, new)
+    s = forms.restore_rows(s)
     s = re.sub(r"\\left(?![a-zA-Z])|\\right(?![a-zA-Z])", "", s)
     for _ in range(3):  # \text{...} may nest once or twice
         s = _TEXT_CMD.sub(r"\1", s)
@@ -281,7 +283,11 @@ def _wraps(s: str) -> bool:
 
 
 def split_structure(s: str) -> tuple[str, list[str]] | None:
-    """("()"|"[)"|...|"set"|"list"|"union", items) for tuples, intervals, sets and lists."""
+    """("()"|"[)"|...|"set"|"list"|"union"|"matrix RxC", items) for tuples, intervals (an
+    inequality is read as one), sets, lists and matrices."""
+    s = forms.inequality_as_interval(s)
+    if (matrix := forms.split_matrix(s)) is not None:
+        return matrix
     if len(union := split_top(s, "\\cup")) > 1:
         return "union", union
     if s.startswith("\\{") and s.endswith("\\}"):
@@ -354,6 +360,9 @@ def _equation_equal(a: str, b: str, deadline: float) -> bool:
 
 
 def _equal(a: str, b: str, deadline: float, depth: int = 0) -> bool:
+    a, b = forms.exact_number_text(a), forms.exact_number_text(b)  # 1\frac{1}{2} -> 3/2
+    if (based := forms.bases_equal(a, b)) is not None:
+        return based
     if a.replace(" ", "") == b.replace(" ", ""):
         return True
     na, nb = parse_number(a), parse_number(b)
