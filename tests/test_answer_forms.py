@@ -78,6 +78,8 @@ EQUAL = [
     ("x > \\frac{1}{2}", "(0.5, \\infty)"),
     ("t \\leqslant -1", "(-\\infty, -1]"),
     ("x \\in [1, 2) \\cup (3, 4]", "[1, 2) \\cup (3, 4]"),
+    ("x < 1 \\text{ or } x \\geq 2", "(-\\infty, 1) \\cup [2, \\infty)"),
+    ("x < 1 \\cup x > 2", "(2, \\infty) \\cup (-\\infty, 1)"),
 ]
 
 NOT_EQUAL = [
@@ -123,6 +125,8 @@ NOT_EQUAL = [
     ("a < b", "(-\\infty, b)"),  # two variables: not an interval
     ("2 < x > 5", "(2, 5)"),  # mixed directions
     ("x \\in (2, \\infty)", "[2, \\infty)"),
+    ("x < 1 or x > 2", "(-\\infty, 1) \\cup [2, \\infty)"),
+    ("x < 1 or 2", "(-\\infty, 1) \\cup 2"),
 ]
 
 
@@ -167,6 +171,8 @@ def test_inequality_text() -> None:
     assert forms.inequality_as_interval("x \\geq -1") == "[-1, \\infty)"
     assert forms.inequality_as_interval("x = 2") == "x = 2"
     assert forms.inequality_as_interval("x > 1,000") == "x > 1,000"  # commas: left alone
+    assert forms.inequality_as_interval("x < 0 or x > 1") == "(-\\infty, 0) \\cup (1, \\infty)"
+    assert forms.inequality_as_interval("x < 0 or yes") == "x < 0 or yes"
 
 
 def test_math_correct_reads_the_forms() -> None:

@@ -181,8 +181,19 @@ def split_matrix(s: str) -> tuple[str, list[str]] | None:
 
 
 def inequality_as_interval(s: str) -> str:
-    """`x > 2` -> `(2, \\infty)`, `2 < x \\leq 5` -> `(2, 5]`, `x \\in (2, 3)` -> `(2, 3)`;
-    anything else (two variables, mixed directions, commas, unions) comes back unchanged."""
+    """`x > 2` -> `(2, \\infty)`, `2 < x \\leq 5` -> `(2, 5]`, `x \\in (2, 3)` -> `(2, 3)`,
+    `x < 1 or x > 2` -> `(-\\infty, 1) \\cup (2, \\infty)`; anything else (two variables, mixed
+    directions, commas) comes back unchanged."""
+    alternatives = [part.strip() for part in s.split(" or ")]
+    if len(alternatives) == 1:
+        return _one_inequality(s)
+    intervals = [_one_inequality(part) for part in alternatives]
+    if any(i == part for i, part in zip(intervals, alternatives)):
+        return s  # an "or" between things that are not all inequalities
+    return " \\cup ".join(intervals)
+
+
+def _one_inequality(s: str) -> str:
     if (prefix := _IN_PREFIX.match(s)) and s[prefix.end() :].startswith(("(", "[", "\\{")):
         return s[prefix.end() :]
     pieces = _INEQ_OP.split(s)
