@@ -5,11 +5,14 @@
 
 `math_equal(pred, gold)` decides equivalence in stages, cheapest first:
 1. size limits (raw and normalized length, bracket depth, `^` count): too big is "not equal";
-2. normalized string equality (LaTeX spacing, `\\left`, `$`, `\\text{}` and units stripped);
+2. normalized string equality (LaTeX spacing, `\\left`, `$`, `\\text{}` and units stripped;
+   `\\\\` row breaks kept), after mixed numbers (1\\frac{1}{2}) and repeating decimals
+   (0.\\overline{3}) are rewritten as exact p/q; number bases (101_2) compared (`forms.py`);
 3. plain numbers as exact Fractions (1,000 / 0.5 / 3/4 / \\frac{3}{4} / 50%), no sympy
    (a decimal of 4+ places also matches what it rounds: 0.3333 = 1/3);
-4. structure: tuples and intervals (ordered, brackets must match), bare lists and sets
-   (unordered), equations (sides compared as lhs - rhs);
+4. structure: tuples and intervals (ordered, brackets must match; an inequality such as
+   `2 < x \\leq 5` is read as its interval), bare lists and sets (unordered), matrices (same
+   shape, entries in order), equations (sides compared as lhs - rhs);
 5. sympy (see `latex.py`), in a worker process with a time limit (`sandbox.py`).
 """
 
