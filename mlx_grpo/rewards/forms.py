@@ -8,10 +8,9 @@
   (`protect_rows` keeps the row breaks through normalization, `split_matrix` reads them);
 - inequalities: `x > 2`, `2 < x \\leq 5`, `x \\in (2, \\infty)` as interval text.
 
-Every pattern is anchored (fullmatch or match at the start) and has no quantified group that
-contains another unbounded quantifier, so each runs in time linear in its input: the input is
-model output.
-"""
+The input is model output: no pattern has a quantified group holding another unbounded
+quantifier, and each is used anchored (fullmatch, or match at the start) except the
+inequality operators, which only split; so every call is linear in the input's length."""
 
 from __future__ import annotations
 
@@ -27,7 +26,8 @@ _MIXED_SLASH = re.compile(r"([+-]?)(\d+) +(\d+)/(\d+)")
 _OVERLINE = re.compile(r"([+-]?)(\d*)\.(\d*)\\(?:overline|bar)(?:\{(\d+)\}|(\d))")
 _DOTS = re.compile(r"([+-]?)(\d*)\.(\d*)\\dot\{(\d)\}(?:(\d*)\\dot\{(\d)\})?")
 _BASED = re.compile(
-    r"(?:([0-9A-Za-z]+)|\(([0-9A-Za-z]+)\))_(?:(\d{1,2})|\{\s*(\d{1,2})\s*\}|\{\s*\((\d{1,2})\)\s*\})"
+    r"(?:([0-9A-Za-z]+)|\(([0-9A-Za-z]+)\))"  # digits, or (digits)
+    r"_(?:(\d{1,2})|\{\s*(\d{1,2})\s*\}|\{\s*\((\d{1,2})\)\s*\})"  # _2, _{2}, _{(2)}
 )
 _ALNUM = re.compile(r"[0-9A-Za-z]+")
 _MATRIX_OPEN = re.compile(r"\\begin\{([pbB]?)matrix\}")
