@@ -78,6 +78,10 @@ EQUAL = [
     ("2 < x", "x > 2"),
     ("x > \\frac{1}{2}", "(0.5, \\infty)"),
     ("t \\leqslant -1", "(-\\infty, -1]"),
+    ("x\\geq2", "[2, \\infty)"),
+    ("x ≥ 2", "[2, \\infty)"),
+    ("-\\infty < x < 3", "(-\\infty, 3)"),
+    ("x_1 > 0", "(0, \\infty)"),
     ("x \\in [1, 2) \\cup (3, 4]", "[1, 2) \\cup (3, 4]"),
     ("x < 1 \\text{ or } x \\geq 2", "(-\\infty, 1) \\cup [2, \\infty)"),
     ("x < 1 \\cup x > 2", "(2, \\infty) \\cup (-\\infty, 1)"),
@@ -152,6 +156,7 @@ def test_exact_values() -> None:
     assert forms.special_number("1.\\overline{142857}") == Fraction(8, 7)
     assert forms.special_number("0.\\dot{1}4285\\dot{7}") == Fraction(1, 7)
     assert forms.special_number("1\\frac{3}{2}") is None  # improper: not a mixed number
+    assert forms.special_number("1 3/2") is None
     assert forms.special_number("\\frac{1}{2}") is None  # plain forms are math.py's
     assert forms.based_number("A3_{16}") == ("A3", 16, 163)
     assert forms.based_number("1012_2") is None
