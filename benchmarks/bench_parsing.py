@@ -14,10 +14,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from test_linear_parsing import HOSTILE_TEXT, ISSUE_ANSWERS, PUMPED  # noqa: E402
+from test_linear_parsing import (  # noqa: E402
+    FORM_NEAR_MISSES,
+    HOSTILE_TEXT,
+    ISSUE_ANSWERS,
+    PUMPED,
+)
 
 from mlx_grpo.infer import emergence  # noqa: E402
-from mlx_grpo.rewards import basic, countdown, format, math  # noqa: E402
+from mlx_grpo.rewards import basic, countdown, format, forms, math  # noqa: E402
 
 ANSWERS = ISSUE_ANSWERS + PUMPED
 TEXTS = HOSTILE_TEXT + PUMPED
@@ -29,6 +34,10 @@ CASES: dict[str, tuple[Callable[[str], object], list[str]]] = {
     "format.filled_answer_tags": (format.filled_answer_tags, TEXTS),
     "countdown.extract_expression": (countdown.extract_expression, TEXTS),
     "basic.last_number": (basic.last_number, TEXTS),
+    "forms.exact_number_text": (forms.exact_number_text, FORM_NEAR_MISSES),
+    "forms.based_number": (forms.based_number, FORM_NEAR_MISSES),
+    "forms.inequality_as_interval": (forms.inequality_as_interval, FORM_NEAR_MISSES),
+    "forms.split_matrix": (forms.split_matrix, FORM_NEAR_MISSES),
     "emergence.emergence_metrics": (lambda t: emergence.emergence_metrics([t], len), TEXTS),
 }
 

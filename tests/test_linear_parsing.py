@@ -14,14 +14,14 @@ import re
 import pytest
 
 from mlx_grpo.infer import emergence
-from mlx_grpo.rewards import basic, countdown, format, latex, math
+from mlx_grpo.rewards import basic, countdown, format, forms, latex, math
 
 try:  # Python 3.11+
     from re import _parser as sre_parse  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover
     import sre_parse  # type: ignore[no-redef]
 
-MODULES = [math, format, countdown, basic, latex, emergence]
+MODULES = [math, forms, format, countdown, basic, latex, emergence]
 REPEATS = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT}
 
 
@@ -53,6 +53,7 @@ def _nested_unbounded(items: object, inside: bool = False) -> bool:
 def test_patterns_are_found() -> None:
     names = {name for name, _ in _patterns()}
     assert "mlx_grpo.rewards.math._UNIT_PIECE" in names and len(names) >= 10
+    assert "mlx_grpo.rewards.forms._INEQ_OP" in names
 
 
 @pytest.mark.parametrize("name,pattern", _patterns(), ids=lambda x: str(x)[-40:])
@@ -115,3 +116,28 @@ def test_format_countdown_and_emergence_finish(text: str) -> None:
     assert expression is None or len(expression) <= len(text)
     metrics = emergence.emergence_metrics([text], len)
     assert metrics["answer_rate"] in (0.0, 1.0) and metrics["think_rate"] in (0.0, 1.0)
+
+
+# Near misses for the answer-form patterns (rewards/forms.py): long runs that almost make a
+# mixed number, repeating decimal, based number, matrix or inequality, and do not.
+FORM_NEAR_MISSES = [
+    "1" * 700 + " " * 50 + "1" * 40 + "/",
+    "0." + "1" * 300 + "\\dot{2}" + "3" * 300 + "\\dot{",
+    "0." + "1" * 50_000 + "\\overline{" + "2" * 50_000,
+    "(" + "A1" * 25_000 + "_{(2",
+    "1" * 50_000 + "_" + "{" * 1_000,
+    "x < " * 20_000,
+    "x" + " " * 50_000 + "\\in" + " " * 50_000 + "y",
+    "\\begin{pmatrix}" + "1 & " * 20_000 + "\\\\" * 5_000 + "\\end{pmatrix}",
+    "2 < x " + "\\le" * 10_000 + "q 5",
+    "x < 1 or " * 10_000,
+]
+
+
+@pytest.mark.parametrize("text", FORM_NEAR_MISSES, ids=range(len(FORM_NEAR_MISSES)))
+def test_answer_forms_finish(text: str) -> None:
+    assert forms.exact_number_text(text) == text
+    assert forms.based_number(text) is None
+    assert forms.inequality_as_interval(text) == text
+    assert forms.split_matrix(text) is None
+    assert not math.math_equal(text[: math.MAX_CHARS], "1")

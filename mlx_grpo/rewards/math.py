@@ -5,11 +5,14 @@
 
 `math_equal(pred, gold)` decides equivalence in stages, cheapest first:
 1. size limits (raw and normalized length, bracket depth, `^` count): too big is "not equal";
-2. normalized string equality (LaTeX spacing, `\\left`, `$`, `\\text{}` and units stripped);
+2. normalized string equality (LaTeX spacing, `\\left`, `$`, `\\text{}` and units stripped;
+   `\\\\` row breaks kept), after mixed numbers (1\\frac{1}{2}) and repeating decimals
+   (0.\\overline{3}) are rewritten as exact p/q; number bases (101_2) compared (`forms.py`);
 3. plain numbers as exact Fractions (1,000 / 0.5 / 3/4 / \\frac{3}{4} / 50%), no sympy
    (a decimal of 4+ places also matches what it rounds: 0.3333 = 1/3);
-4. structure: tuples and intervals (ordered, brackets must match), bare lists and sets
-   (unordered), equations (sides compared as lhs - rhs);
+4. structure: tuples and intervals (ordered, brackets must match; an inequality such as
+   `2 < x \\leq 5` is read as its interval), bare lists and sets (unordered), matrices (same
+   shape, entries in order), equations (sides compared as lhs - rhs);
 5. sympy (see `latex.py`), in a worker process with a time limit (`sandbox.py`).
 """
 
@@ -22,6 +25,7 @@ from collections import OrderedDict, deque
 from fractions import Fraction
 from typing import NamedTuple
 
+from mlx_grpo.rewards import forms
 from mlx_grpo.rewards.custom import Unscored
 from mlx_grpo.rewards.sandbox import WORKER
 
@@ -154,9 +158,10 @@ def normalize(answer: str) -> str:
     s = answer.strip()
     if "\\boxed" in s or "\\fbox" in s:
         s = last_boxed(s) or s
-    s = _strip_wrappers(s)
+    s = forms.protect_rows(_strip_wrappers(s))
     for old, new in _REPLACEMENTS:
         s = s.replace(old, new)
+    s = forms.restore_rows(s)
     s = re.sub(r"\\left(?![a-zA-Z])|\\right(?![a-zA-Z])", "", s)
     for _ in range(3):  # \text{...} may nest once or twice
         s = _TEXT_CMD.sub(r"\1", s)
@@ -283,7 +288,11 @@ def _wraps(s: str) -> bool:
 
 
 def split_structure(s: str) -> tuple[str, list[str]] | None:
-    """("()"|"[)"|...|"set"|"list"|"union", items) for tuples, intervals, sets and lists."""
+    """("()"|"[)"|...|"set"|"list"|"union"|"matrix RxC", items) for tuples, intervals (an
+    inequality is read as one), sets, lists and matrices."""
+    s = forms.inequality_as_interval(s)
+    if (matrix := forms.split_matrix(s)) is not None:
+        return matrix
     if len(union := split_top(s, "\\cup")) > 1:
         return "union", union
     if s.startswith("\\{") and s.endswith("\\}"):
@@ -363,6 +372,9 @@ def _equation_equal(a: str, b: str, deadline: float) -> bool:
 
 
 def _equal(a: str, b: str, deadline: float, depth: int = 0) -> bool:
+    a, b = forms.exact_number_text(a), forms.exact_number_text(b)  # 1\frac{1}{2} -> 3/2
+    if (based := forms.bases_equal(a, b)) is not None:
+        return based
     if a.replace(" ", "") == b.replace(" ", ""):
         return True
     na, nb = parse_number(a), parse_number(b)
