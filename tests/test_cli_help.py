@@ -43,3 +43,20 @@ def test_ctrl_c_before_the_cli_is_ready_is_interrupted_130(monkeypatch, capsys) 
     assert entry.run() == 130
     err = capsys.readouterr().err
     assert err.strip() == "interrupted" and "Traceback" not in err
+
+
+def test_ctrl_c_while_the_model_loads_is_interrupted_130(
+    tmp_path, tiny_model_dir, monkeypatch, capsys
+) -> None:
+    """typer turns a KeyboardInterrupt inside a command into a silent exit 130; ours says so."""
+    from test_train_e2e import make_config
+
+    from mlx_grpo.train import trainer
+
+    def interrupted_while_loading(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "load_policy", interrupted_while_loading)
+    assert main(["train", "-c", str(make_config(tmp_path, str(tiny_model_dir)))]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "Traceback" not in err
