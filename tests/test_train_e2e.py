@@ -181,6 +181,29 @@ def test_model_folder_without_tokenizer_is_refused_before_the_run_exists(
     assert run_cli("chat", "-m", broken) == 2
 
 
+def test_truncated_weights_are_one_line_for_every_command(
+    tmp_path, tiny_model_dir, run_cli, capsys
+):
+    broken = tmp_path / "truncated"
+    shutil.copytree(tiny_model_dir, broken)
+    weights = broken / "model.safetensors"
+    with weights.open("r+b") as f:
+        f.truncate(weights.stat().st_size // 2)
+    assert run_cli("train", "-c", make_config(tmp_path, str(broken))) == 2
+    err = capsys.readouterr().err
+    assert "model.path: cannot load model" in err and "incomplete download" in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 2
+    assert not (tmp_path / "runs").exists()
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "hi"}\n')
+    for command in (
+        ["chat", "-m", broken],
+        ["generate", "-m", broken, "-p", prompts, "--out", tmp_path / "o.jsonl"],
+    ):
+        assert run_cli(*command) == 2
+        assert "could not load model" in capsys.readouterr().err
+
+
 def test_ctrl_c_checkpoints_and_resume_finishes(tmp_path, tiny_model_dir):
     config = make_config(tmp_path, str(tiny_model_dir), steps=400)
     run = tmp_path / "runs" / "r"

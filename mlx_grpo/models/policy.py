@@ -63,9 +63,10 @@ def load_policy(model_cfg: ModelConfig, lora_cfg: LoraConfig) -> Policy:
         model, tokenizer, config = load(
             spec, return_config=True, tokenizer_config={"trust_remote_code": trust}
         )
-    except (FileNotFoundError, ValueError, OSError) as exc:
+    except Exception as exc:  # mlx-lm and mx.load raise many kinds (a truncated file: Runtime)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(
-            f"cannot load model {model_cfg.path!r}: {exc}{_remote_code_hint(exc, trust)}",
+            f"cannot load model {model_cfg.path!r}: {first}{_remote_code_hint(exc, trust)}",
             where="model.path",
         ) from None
     if model_cfg.dtype is not None:
