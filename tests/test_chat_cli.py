@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,15 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def spawn(*args: str) -> pexpect.spawn:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TERM": "xterm"}
     child = pexpect.spawn(
-        CHAT[0], CHAT[1:] + list(args), env=env, timeout=60, encoding="utf-8", dimensions=(40, 160)
+        CHAT[0],
+        CHAT[1:] + list(args),
+        env=env,
+        timeout=60,
+        encoding="utf-8",
+        dimensions=(40, 160),
+        # as from a terminal: SIGINT at its default action even when this suite was started
+        # with it ignored (a shell's background job), so the Ctrl-C the test types arrives
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     child.expect(">>> ")
     return child
