@@ -105,3 +105,19 @@ def test_worker_ignores_a_sympy_py_in_the_working_directory(
     finally:
         worker.stop()
     assert not marker.exists()
+
+
+def test_a_restart_holds_up_only_checks_that_need_sympy() -> None:
+    assert isinstance(m.score_completion(f"<answer>{SLOW_A}</answer>", SLOW_B, 0.3), Unscored)
+    waited = sandbox.WORKER.waited_s
+    assert m.score_completion("#### 72", "72", 1.0) == 1.0  # plain numbers: no worker needed
+    assert sandbox.WORKER.waited_s == waited
+    assert m.score_completion("<answer>\\sqrt{20}</answer>", "2\\sqrt{5}", 1.0) == 1.0
+
+
+def test_identical_set_items_pair_off_without_sympy(monkeypatch: pytest.MonkeyPatch) -> None:
+    items = [f"\\sqrt{{{k}}}+{k}x" for k in range(2, 34)]
+    pred = "\\{" + ", ".join(reversed(items)) + "\\}"
+    gold = "\\{" + ", ".join(items) + "\\}"
+    monkeypatch.setattr(sandbox.WORKER, "equal", lambda *a: pytest.fail("sympy was asked"))
+    assert m.score_completion(f"<answer>{pred}</answer>", gold, 1.0) == 1.0

@@ -304,9 +304,15 @@ def split_structure(s: str) -> tuple[str, list[str]] | None:
     return ("list", items) if len(items) > 1 else None
 
 
-def _unordered_equal(xs: list[str], ys: list[str], deadline: float, depth: int) -> bool:
-    unused = list(ys)
-    for x in xs:
+def _unordered_equal(xs: list[str], ys: list[str], deadline: Deadline, depth: int) -> bool:
+    unused, rest = list(ys), []
+    for x in xs:  # identical items pair off first, without sympy
+        same = next((y for y in unused if y.replace(" ", "") == x.replace(" ", "")), None)
+        if same is None:
+            rest.append(x)
+        else:
+            unused.remove(same)
+    for x in rest:
         match = next((y for y in unused if _equal(x, y, deadline, depth)), None)
         if match is None:
             return False
@@ -314,7 +320,7 @@ def _unordered_equal(xs: list[str], ys: list[str], deadline: float, depth: int) 
     return True
 
 
-def _structures_equal(a: str, b: str, deadline: float, depth: int) -> bool | None:
+def _structures_equal(a: str, b: str, deadline: Deadline, depth: int) -> bool | None:
     """None when neither side has structure; otherwise whether the structures match."""
     sa, sb = split_structure(a), split_structure(b)
     if sa is None and sb is None:
@@ -353,17 +359,32 @@ class CheckTimeout(Exception):
     """The answer check ran past its time budget."""
 
 
-def _sympy_equal(a: str, b: str, deadline: float) -> bool:
+class Deadline:
+    """When a completion's check must end; moved back by any wait for the sympy worker to
+    (re)start, which is never counted in the budget."""
+
+    def __init__(self, budget: float) -> None:
+        self.at = time.monotonic() + budget
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def passed(self) -> bool:
+        return self.remaining() <= 0
+
+
+def _sympy_equal(a: str, b: str, deadline: Deadline) -> bool:
     if too_complex(a) or too_complex(b):
         return False
-    remaining = deadline - time.monotonic()
+    deadline.at += WORKER.ready()  # a (re)start is waited for outside the budget
+    remaining = deadline.remaining()
     verdict = WORKER.equal(a, b, remaining) if remaining > 0 else None
     if verdict is None:
         raise CheckTimeout
     return verdict
 
 
-def _equation_equal(a: str, b: str, deadline: float) -> bool:
+def _equation_equal(a: str, b: str, deadline: Deadline) -> bool:
     (la, ra), (lb, rb) = a.split("="), b.split("=")
     diff_a = f"({la})-({ra})"
     return _sympy_equal(diff_a, f"({lb})-({rb})", deadline) or _sympy_equal(
@@ -371,7 +392,7 @@ def _equation_equal(a: str, b: str, deadline: float) -> bool:
     )
 
 
-def _equal(a: str, b: str, deadline: float, depth: int = 0) -> bool:
+def _equal(a: str, b: str, deadline: Deadline, depth: int = 0) -> bool:
     a, b = forms.exact_number_text(a), forms.exact_number_text(b)  # 1\frac{1}{2} -> 3/2
     if (based := forms.bases_equal(a, b)) is not None:
         return based
@@ -395,17 +416,17 @@ def _equal(a: str, b: str, deadline: float, depth: int = 0) -> bool:
 def math_equal(pred: str | None, gold: str | None, timeout: float = 1.0) -> bool:
     """Whether a predicted answer equals the gold answer; False on anything too big or slow."""
     try:
-        return _check(pred, gold, time.monotonic() + timeout)
+        return _check(pred, gold, Deadline(timeout))
     except CheckTimeout:
         return False
 
 
-def _check(pred: str | None, gold: str | None, deadline: float) -> bool:
+def _check(pred: str | None, gold: str | None, deadline: Deadline) -> bool:
     """`math_equal` by a deadline; raises CheckTimeout once it has passed."""
     if not pred or not gold or len(pred) > MAX_RAW_CHARS or len(gold) > MAX_RAW_CHARS:
         return False
     a, b = normalize(pred), normalize(gold)
-    if time.monotonic() > deadline:
+    if deadline.passed():
         raise CheckTimeout
     if not a or not b or len(a) > MAX_CHARS or len(b) > MAX_CHARS:
         return False
@@ -450,10 +471,9 @@ def score_completion(
     completion: str, gold: str, budget: float = 1.0, tagged_only: bool = False
 ) -> float:
     """1.0 / 0.0 for one completion, or `Unscored("timeout")` when the whole check (finding
-    the answer, normalizing, comparing) ran past `budget` seconds. A worker restart after an
-    earlier timeout is waited for before the clock starts, never counted in the budget."""
-    WORKER.settle()
-    deadline = time.monotonic() + budget
+    the answer, normalizing, comparing) ran past `budget` seconds. Waiting for the sympy
+    worker to start (or restart after an earlier timeout) is never counted in the budget."""
+    deadline = Deadline(budget)
     pred = _answer_tag(completion) if tagged_only else extract_answer(completion)
     if not pred:
         return 0.0

@@ -25,6 +25,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class SympyWorker:
         self._lock = threading.Lock()
         self.timeouts = 0
         self.broken = False
+        self.waited_s = 0.0  # total time `ready()` waited for a worker to start
         self._settled = threading.Event()  # cleared while a background start is under way
         self._settled.set()
 
@@ -100,6 +102,18 @@ class SympyWorker:
     def settle(self) -> None:
         """Wait for a background start under way (so a caller's time budget starts after it)."""
         self._settled.wait(STARTUP_TIMEOUT_S)
+
+    def ready(self) -> float:
+        """Make sure a worker is running (waiting for a start under way, or starting one);
+        returns the seconds this waited, which callers leave out of their time budget."""
+        start = time.monotonic()
+        self.settle()
+        with self._lock:
+            if not self.broken:
+                self._try_start()
+        waited = time.monotonic() - start
+        self.waited_s += waited
+        return waited
 
     def _start_locked(self) -> None:
         try:
