@@ -31,6 +31,7 @@ class ModelConfig:
     dtype: Literal["float32", "float16", "bfloat16"] | None = None  # None keeps the checkpoint's
     trust_remote_code: bool = False  # let transformers run a model repo's own code
     gradient_checkpointing: bool = False  # recompute layer activations in the backward pass
+    init_from: str | None = None  # start from a run (newest checkpoint) or checkpoint: SFT
 
 
 @dataclass
@@ -308,6 +309,7 @@ def near_config_file(data: dict[str, Any], folder: Path) -> None:
         (data.get("data"), "train"),
         (data.get("data"), "eval"),
         (data.get("model"), "path"),
+        (data.get("model"), "init_from"),
     ]
     sections += [(spec, "name") for spec in data.get("rewards") or [] if isinstance(spec, dict)]
     for section, key in sections:

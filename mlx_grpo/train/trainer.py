@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from mlx_grpo import rewards as rw
 from mlx_grpo.config import TrainConfig
 from mlx_grpo.data.examples import Example, PromptStream, build_examples, load_rows, split_rows
 from mlx_grpo.infer.evaluate import evaluate
+from mlx_grpo.models.init_from import adapters_at, load_start_adapters, resolve_init_from
 from mlx_grpo.models.policy import Policy, adapters_disabled, frozen_copy, load_policy
 from mlx_grpo.rewards.inputs import reward_inputs
 from mlx_grpo.train.batch import BatchSpec, TrainBatch, micro_batches
@@ -107,7 +108,7 @@ class Trainer:
             load_rows(cfg.data, cfg.seed), cfg.data.eval_size, cfg.seed
         )
         mx.random.seed(cfg.seed)  # adapter initialisation draws random numbers: seed it too
-        self.policy: Policy = load_policy(cfg.model, cfg.lora)
+        self.policy: Policy = self._load_policy()
         self.batch_spec = BatchSpec.of(cfg, self._shared_prompts())
         examples, self.dropped_prompts = build_examples(
             rows, self.policy.tokenizer, cfg.data, cfg.rollout.max_prompt_length
@@ -150,6 +151,19 @@ class Trainer:
             return []
         tok, longest = self.policy.tokenizer, self.cfg.rollout.max_prompt_length
         return build_examples(rows, tok, self.cfg.data, longest)[0]
+
+    def _load_policy(self) -> Policy:
+        """The model, from `model.path` or, with `model.init_from`, from an earlier run:
+        its full weights, or its adapters (kept as `start_adapters` for the KL reference)."""
+        model_cfg, init = self.cfg.model, self.cfg.model.init_from
+        start = resolve_init_from(init, self.cfg.lora, model_cfg.path) if init else None
+        if start is not None and start.full:
+            model_cfg = replace(model_cfg, path=str(start.folder))
+        policy = load_policy(model_cfg, self.cfg.lora)
+        self.start_adapters = None
+        if start is not None and not start.full:
+            self.start_adapters = load_start_adapters(policy.model, start.folder)
+        return policy
 
     def _make_reference(self) -> nn.Module | None:
         """No reference with beta = 0; adapters-off with LoRA; a frozen copy otherwise."""
@@ -219,7 +233,11 @@ class Trainer:
     def _reference_logprobs(self, batch: TrainBatch) -> mx.array:
         if self.ref_model is not None:
             return self._logprobs(self.ref_model, batch)
-        with adapters_disabled(self.policy.model):
+        if self.start_adapters is not None:  # init_from adapters: the reference is the start
+            reference = adapters_at(self.policy.model, self.start_adapters)
+        else:
+            reference = adapters_disabled(self.policy.model)
+        with reference:
             logp = self._logprobs(self.policy.model, batch)
             mx.eval(logp)
         return logp
