@@ -121,3 +121,12 @@ def test_identical_set_items_pair_off_without_sympy(monkeypatch: pytest.MonkeyPa
     gold = "\\{" + ", ".join(items) + "\\}"
     monkeypatch.setattr(sandbox.WORKER, "equal", lambda *a: pytest.fail("sympy was asked"))
     assert m.score_completion(f"<answer>{pred}</answer>", gold, 1.0) == 1.0
+
+
+def test_exit_while_the_worker_starts_is_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    worker = sandbox.SympyWorker()
+    worker.start()  # in the background, as warm_up does
+    worker.shutdown()  # what atexit does, possibly before the worker said "ready"
+    worker.settle()
+    assert not worker.broken and "failed to start" not in caplog.text
+    assert worker._proc is None or worker._proc.poll() is not None

@@ -82,6 +82,7 @@ class SympyWorker:
         self.timeouts = 0
         self.broken = False
         self.waited_s = 0.0  # total time `ready()` waited for a worker to start
+        self.closed = False  # set at exit: no new worker, and a start cut short is no error
         self._settled = threading.Event()  # cleared while a background start is under way
         self._settled.set()
 
@@ -124,9 +125,13 @@ class SympyWorker:
             self._settled.set()
 
     def _try_start(self) -> subprocess.Popen[str] | None:
+        if self.closed:
+            return None
         try:
             return self._ensure_started()
         except RuntimeError as exc:
+            if self.closed:  # the process is exiting and killed a worker still starting
+                return None
             self.broken = True  # do not wait STARTUP_TIMEOUT_S again on every call
             logger.error("%s; symbolic answers now count as not equal", exc)
             return None
@@ -166,13 +171,18 @@ class SympyWorker:
             ready = self._lines.get(timeout=STARTUP_TIMEOUT_S)
         except queue.Empty:
             ready = None
-        if ready is None or ready.strip() != "ready":
+        if ready is None or ready.strip() != "ready" or self.closed:
             self.stop()
             raise RuntimeError(
                 "the answer-checking worker process failed to start (run `python -c "
                 '"from mlx_grpo.rewards.sandbox import serve; serve()"` to see why)'
             )
         return proc
+
+    def shutdown(self) -> None:
+        """At exit: kill the worker, even one still starting, and start no other."""
+        self.closed = True
+        self.stop()
 
     def stop(self) -> None:
         """Kill the worker (a new one starts on the next call)."""
@@ -198,4 +208,4 @@ def _pump(proc: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
 
 
 WORKER = SympyWorker()
-atexit.register(WORKER.stop)
+atexit.register(WORKER.shutdown)
