@@ -149,3 +149,27 @@ def test_other_rewards_on_resume_are_refused(tmp_path, tiny_model_dir, run_cli, 
         capsys.readouterr().err
     )
     assert out.read_text() == kept
+
+
+def test_a_runs_rewards_and_params_grade_by_default():
+    from mlx_grpo.config import RewardSpec, TrainConfig
+    from mlx_grpo.infer.rejection import Gold, Keeper, choose_rewards
+
+    cfg = TrainConfig(
+        rewards=[
+            RewardSpec("exact_number", weight=2.0),
+            RewardSpec("overlong", weight=0.5, params={"cache_length": 2}),
+        ]
+    )
+    rewards = choose_rewards(cfg, [], has_answers=True)
+    assert [(r.name, r.weight) for r in rewards] == [("exact_number", 2.0), ("overlong", 0.5)]
+    keeper = Keeper(rewards, 2.0, max_tokens=10, gold={1: Gold("q", "7")})
+    rows = [{"id": 1, "prompt": "q", "completion": c, "completion_tokens": n}
+            for c, n in (("7", 3), ("8", 3), ("7", 10))]  # fmt: skip
+    keeper.grade(rows)
+    kept = keeper.keep(rows)
+    # 7 is right (2 x 1); at 10 of 10 tokens overlong costs 0.5 x -1 (cache_length 2)
+    assert [r["reward"] for r in rows] == [2.0, 0.0, 1.5]
+    assert kept == [{"prompt": "q", "completion": "7", "answer": "7", "reward": 2.0}]
+    (named,) = choose_rewards(cfg, ["overlong"], has_answers=False)  # the run's params kept
+    assert named.weight == 1.0 and named.fn.keywords == {"cache_length": 2}
