@@ -51,10 +51,11 @@ def generate_command(
     reward: list[str] = typer.Option(
         [],
         "--reward",
-        help="Grade by this reward (repeatable) [default: the run's, else math_correct].",
+        metavar="NAME",
+        help="Grade by this reward, repeatable (default: the run's, else math_correct).",
     ),
     threshold: float | None = typer.Option(
-        None, "--threshold", help="Lowest weighted reward total kept [default: 1.0]."
+        None, "--threshold", help="Lowest weighted reward total kept (default: 1.0)."
     ),
 ) -> None:
     """Generate completions for a file of prompts."""
