@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -102,7 +103,6 @@ def _keeper(prompts, lines, run, keep, names, threshold, max_tokens):  # noqa: A
     """The rejection sampler for --keep correct (None for --keep all), checked before any
     model loads."""
     from mlx_grpo.infer import held_out, rejection
-    from mlx_grpo.rewards import warm_up
 
     if keep not in ("all", "correct"):
         raise UserError(f"--keep is all or correct, not {keep!r}", where="--keep")
@@ -110,10 +110,11 @@ def _keeper(prompts, lines, run, keep, names, threshold, max_tokens):  # noqa: A
         if names or threshold is not None:
             raise UserError("--reward and --threshold grade for --keep correct; add it")
         return None
+    if threshold is not None and not math.isfinite(threshold):
+        raise UserError(f"--threshold must be a number, not {threshold}", where="--threshold")
     gold = rejection.read_gold(prompts, lines)
     has_answers = any(g.answer for g in gold.values())
     rewards = rejection.choose_rewards(held_out.run_config(run), names, has_answers)
-    warm_up(rewards)
     limit = rejection.DEFAULT_THRESHOLD if threshold is None else threshold
     return rejection.Keeper(rewards, limit, max_tokens, gold)
 

@@ -114,6 +114,8 @@ def test_nothing_to_grade_by_is_one_clear_error(tmp_path, tiny_model_dir, run_cl
     assert "nothing to grade by" in capsys.readouterr().err
     assert run_cli(*base, "--threshold", "1") == 2
     assert "--keep correct" in capsys.readouterr().err
+    assert run_cli(*base, "--keep", "correct", "--reward", "r1_format", "--threshold", "nan") == 2
+    assert "--threshold must be a number, not nan" in capsys.readouterr().err
     assert run_cli(*base, "--keep", "best") == 2
     assert "--keep is all or correct" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "kept.graded.jsonl").exists()
