@@ -43,5 +43,9 @@ def test_the_block_runs_offline_and_writes_what_it_says(tmp_path: Path) -> None:
     assert (tmp_path / "quick.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "quick-eval.json").read_text())["problems"] == 4
     assert len((tmp_path / "answers.jsonl").read_text().splitlines()) == 2
+    assert len((tmp_path / "sft.graded.jsonl").read_text().splitlines()) == 4  # all graded
+    kept = [json.loads(x) for x in (tmp_path / "sft.jsonl").read_text().splitlines()]
+    assert all(set(k) == {"prompt", "completion", "answer", "reward"} for k in kept)
+    assert "kept rate" in out.stdout
     assert (tmp_path / "quick-mlx" / "config.json").is_file()
     assert "fits:" in out.stdout and "quick" in out.stdout
