@@ -1,8 +1,8 @@
 """One SFT step: a length-bucketed batch -> NLL of the completion tokens -> one AdamW update.
 
-The loss is mlx-lm's `default_loss`: cross-entropy of each token given the ones before it,
-counted only from a row's `offset` (the first completion token) to its end (the EOS), and
-averaged over those tokens:
+The loss (`completion_nll`, mlx-lm's `default_loss` with its mask corrected) is the
+cross-entropy of each token given the ones before it, counted only from a row's `offset` (the
+first completion token) to its end (the EOS), and averaged over those tokens:
 
     L = -(1 / N) * sum over rows r, completion positions t of log p(x[r, t] | x[r, <t])
 
@@ -39,10 +39,21 @@ from mlx_grpo.train.trainer import StepOutput, step_seed
 
 
 def completion_nll(model: nn.Module, batch: mx.array, lengths: mx.array) -> tuple[mx.array, Any]:
-    """Mean NLL of the completion tokens (mlx-lm's `default_loss`) and how many there were."""
-    from mlx_lm.tuner.trainer import default_loss
+    """Mean NLL of the completion tokens of a padded batch, and how many there were.
 
-    return default_loss(model, batch, lengths)
+    The signature and batch layout are mlx-lm's `default_loss` (rows right-padded, `lengths`
+    [B, 2] = (offset, length) from `iterate_batches`), but its mask reaches one position past
+    each row (`steps <= length`), so it also trains the pad id 0 after every EOS and counts
+    one token too many per row (mlx-lm 0.32; ml-explore/mlx-lm pull request 1697). Here a
+    target counts when `offset <= its position < length`: the completion and its EOS only.
+    """
+    inputs, targets = batch[:, :-1], batch[:, 1:]
+    logits = model(inputs)
+    position = mx.arange(1, targets.shape[1] + 1)  # where each target sits in its row
+    mask = (position >= lengths[:, 0:1]) & (position < lengths[:, 1:])
+    nll = nn.losses.cross_entropy(logits, targets) * mask
+    tokens = mask.sum()
+    return nll.astype(mx.float32).sum() / tokens, tokens
 
 
 class SftTrainer:
