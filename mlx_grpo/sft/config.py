@@ -40,9 +40,9 @@ class SftDataConfig:
     completion_field: str = "completion"  # the target answer the loss is taken on
     messages_field: str = "messages"  # chat rows: the last assistant message is the completion
     eval_size: int = 0  # rows held out (seeded) for the validation loss
-    template: Literal["chat", "r1", "plain", "custom"] = "chat"
+    template: Literal["chat", "r1", "plain", "custom"] = "chat"  # as in train: use the same
     prompt_template: str | None = None  # for template custom: text with a {prompt} placeholder
-    system_prompt: str | None = None
+    system_prompt: str | None = None  # chat template (a row's own system message wins)
     few_shot: list[FewShot] = field(default_factory=list)  # chat template: earlier turns
 
     def prompt_format(self) -> DataConfig:
