@@ -19,15 +19,15 @@ Examples:
 
   mlx-grpo sft --config configs/sft-debug.yaml
 
-  mlx-grpo sft -c my-sft.yaml --set steps=200 --set data.eval_size=32 --set logging.eval_every=20
+  mlx-grpo sft -c my-sft.yaml --set steps=200 --set logging.eval_every=20
 
   mlx-grpo sft --resume runs/my-sft        (continue where it stopped)
 
-Rows are {"prompt": ..., "completion": ...} (or chat {"messages": [...]}, the last assistant
-message being the completion) in .jsonl/.json/.parquet files or a hub dataset. Prompts are
-rendered by the same templates as `mlx-grpo train`; the loss is the NLL of the completion
-tokens (and EOS) only. The run folder is like a GRPO run's: chat, eval, generate and convert
-take --run on it.
+Rows are {"prompt": ..., "completion": ...}, or chat {"messages": [...]}
+whose last assistant message is the completion, in .jsonl/.json/.parquet
+files or a hub dataset. Prompts are rendered by the templates of
+`mlx-grpo train`; the loss is the NLL of the completion tokens (and EOS).
+The run folder is a normal run: chat, eval, generate, convert take --run.
 """
 
 SUMMARY_KEYS = ("loss", "val_loss", "tokens_per_s")
