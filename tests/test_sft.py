@@ -47,7 +47,7 @@ def test_the_loss_is_the_nll_of_the_completion_given_grpos_prompt(tiny_model_dir
     from mlx_grpo.sft.batches import epoch_batches
     from mlx_grpo.sft.config import SftDataConfig
     from mlx_grpo.sft.data import encode_row
-    from mlx_grpo.sft.trainer import completion_nll
+    from mlx_grpo.sft.loss import completion_nll
 
     model, tok = load(str(tiny_model_dir))
     cfg = SftDataConfig(template="chat", system_prompt="Be brief.")
@@ -59,10 +59,11 @@ def test_the_loss_is_the_nll_of_the_completion_given_grpos_prompt(tiny_model_dir
         assert ex.ids[-1] == tok.eos_token_id
         assert tok.decode(ex.ids[ex.offset : -1]) == row["completion"]
     tokens, lengths = next(epoch_batches(examples, 2, 128, seed=0))
-    loss, count = completion_nll(model, tokens, lengths)
     expected, expected_count = _independent_nll(model, examples)
-    assert int(count.item()) == expected_count
-    assert float(loss.item()) == pytest.approx(expected, rel=1e-4)
+    for chunk in (64, 5):  # one chunk, and several
+        loss, count = completion_nll(model, tokens, lengths, chunk)
+        assert int(count.item()) == expected_count
+        assert float(loss.item()) == pytest.approx(expected, rel=1e-4)
     everything, _ = _independent_nll(model, [(ex.ids, 1) for ex in examples])
     assert abs(everything - expected) > 1e-3  # the prompt tokens really are left out
 
@@ -268,3 +269,32 @@ def test_train_and_sft_refuse_to_resume_each_others_runs(sft_run, tmp_path, run_
     (grpo / "config.yaml").write_text(yaml.safe_dump({"rollout": {"group_size": 4}}))
     assert run_cli("sft", "--resume", grpo) == 2
     assert "not an SFT run" in _one_error_line(capsys)
+
+
+def test_batches_bucket_by_length_cover_every_row_and_resume():
+    """mlx-lm's length bucketing; each epoch trains every row (the longest too); a restored
+    cursor continues with exactly the batches an uninterrupted stream gives."""
+    from mlx_grpo.sft.batches import BatchStream
+    from mlx_grpo.sft.data import SftExample
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 200, size=23)
+    examples = [SftExample([i + 1] * int(n), 1) for i, n in enumerate(lengths)]
+    stream = BatchStream(examples, 4, 256, seed=3)
+    epoch = [stream.next_batch() for _ in range(stream.batches_per_epoch)]
+    seen = {int(tokens[r, 0].item()) - 1 for tokens, _ in epoch for r in range(4)}
+    assert seen == set(range(23)) and stream.epoch == 0  # 6 batches: 23 rows + 1 repeat
+    padding = sum(t.size - int(n[:, 1].sum().item()) for t, n in epoch) / sum(
+        t.size for t, _ in epoch
+    )
+    shuffled = np.append(lengths, lengths[0])[rng.permutation(24)].reshape(6, 4)
+    widths = 1 + 32 * -(-shuffled.max(1) // 32)  # random batches, padded the same way
+    unsorted = 1 - shuffled.sum() / (4 * widths.sum())
+    assert padding < 0.7 * unsorted, (padding, unsorted)  # similar lengths share a batch
+    later = [stream.next_batch() for _ in range(3)]  # into the next epoch
+    restored = BatchStream(examples, 4, 256, seed=3)
+    restored.restore({"epoch": 1, "index": 0})
+    for (a, la), (b, lb) in zip(later, [restored.next_batch() for _ in range(3)]):
+        assert np.array_equal(np.array(a), np.array(b)) and np.array_equal(
+            np.array(la), np.array(lb)
+        )

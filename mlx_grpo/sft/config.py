@@ -61,6 +61,7 @@ class SftOptions:
     length bucketing), padded to a multiple of 32."""
 
     max_length: int = 1024  # prompt + completion tokens; longer rows are dropped (counted)
+    logprob_chunk_size: int = 64  # completion positions projected to the vocabulary at once
 
 
 @dataclass
@@ -130,6 +131,7 @@ def validate_sft(config: SftConfig) -> None:
         (config.checkpoint.every >= 1, "checkpoint.every", "must be >= 1"),
         (config.checkpoint.keep_last >= 1, "checkpoint.keep_last", "must be >= 1"),
         (config.sft.max_length >= 2, "sft.max_length", "must be >= 2"),
+        (config.sft.logprob_chunk_size >= 1, "sft.logprob_chunk_size", "must be >= 1"),
         (config.data.eval_size >= 0, "data.eval_size", "must be >= 0"),
         (config.logging.eval_every >= 0, "logging.eval_every", "must be >= 0 (0: never)"),
     ]

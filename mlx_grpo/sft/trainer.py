@@ -1,8 +1,8 @@
 """One SFT step: a length-bucketed batch -> NLL of the completion tokens -> one AdamW update.
 
-The loss (`completion_nll`, mlx-lm's `default_loss` with its mask corrected) is the
-cross-entropy of each token given the ones before it, counted only from a row's `offset` (the
-first completion token) to its end (the EOS), and averaged over those tokens:
+The loss (`sft.loss`) is the negative log-likelihood of each completion token given the ones
+before it, from a row's `offset` (the first completion token) to its end (the EOS), averaged
+over those tokens:
 
     L = -(1 / N) * sum over rows r, completion positions t of log p(x[r, t] | x[r, <t])
 
@@ -33,27 +33,11 @@ from mlx_grpo.models.policy import Policy, load_policy
 from mlx_grpo.sft.batches import Batch, BatchStream
 from mlx_grpo.sft.config import SftConfig
 from mlx_grpo.sft.data import SftExample, build_sft_examples, load_sft_rows
+from mlx_grpo.sft.loss import completion_nll, completion_rows, rows_nll
+from mlx_grpo.train.batch import RowTokens
 from mlx_grpo.train.checkpoint import load_checkpoint, save_checkpoint
 from mlx_grpo.train.optim import build_optimizer
 from mlx_grpo.train.trainer import StepOutput, step_seed
-
-
-def completion_nll(model: nn.Module, batch: mx.array, lengths: mx.array) -> tuple[mx.array, Any]:
-    """Mean NLL of the completion tokens of a padded batch, and how many there were.
-
-    The signature and batch layout are mlx-lm's `default_loss` (rows right-padded, `lengths`
-    [B, 2] = (offset, length) from `iterate_batches`), but its mask reaches one position past
-    each row (`steps <= length`), so it also trains the pad id 0 after every EOS and counts
-    one token too many per row (mlx-lm 0.32; ml-explore/mlx-lm pull request 1697). Here a
-    target counts when `offset <= its position < length`: the completion and its EOS only.
-    """
-    inputs, targets = batch[:, :-1], batch[:, 1:]
-    logits = model(inputs)
-    position = mx.arange(1, targets.shape[1] + 1)  # where each target sits in its row
-    mask = (position >= lengths[:, 0:1]) & (position < lengths[:, 1:])
-    nll = nn.losses.cross_entropy(logits, targets) * mask
-    tokens = mask.sum()
-    return nll.astype(mx.float32).sum() / tokens, tokens
 
 
 class SftTrainer:
@@ -88,15 +72,17 @@ class SftTrainer:
             )
         return BatchStream(self.examples, self.micro_batch, self.cfg.sft.max_length, self.cfg.seed)
 
-    def _compile_grad_fn(self) -> Callable[[mx.array, mx.array], Any]:
+    def _compile_grad_fn(self) -> Callable[[RowTokens, mx.array], Any]:
         """Loss, completion-token count and gradients of one micro-batch, compiled."""
-        model = self.policy.model
-        value_and_grad = nn.value_and_grad(model, completion_nll)
+        model, chunk = self.policy.model, self.cfg.sft.logprob_chunk_size
+        checkpoint = self.cfg.model.gradient_checkpointing
+        loss_fn = partial(rows_nll, chunk=chunk, checkpoint=checkpoint)
+        value_and_grad = nn.value_and_grad(model, loss_fn)
         state = [model.state, mx.random.state]
 
         @partial(mx.compile, inputs=state, outputs=state)
-        def grad_fn(batch: mx.array, lengths: mx.array) -> tuple[mx.array, mx.array, Any]:
-            (loss, tokens), grads = value_and_grad(model, batch, lengths)
+        def grad_fn(rows: RowTokens, mask: mx.array) -> tuple[mx.array, mx.array, Any]:
+            (loss, tokens), grads = value_and_grad(model, rows, mask)
             return loss, tokens, grads
 
         return grad_fn
@@ -107,7 +93,7 @@ class SftTrainer:
         """Token-weighted sum of the micro-batches' gradients: (grads, loss, tokens)."""
         grads, loss_sum, tokens = None, 0.0, 0.0
         for batch, lengths in batches:
-            loss, count, g = self._grad_fn(batch, lengths)
+            loss, count, g = self._grad_fn(*completion_rows(batch, lengths))
             weighted = tree_map(lambda x, c=count: x * c, g)
             grads = weighted if grads is None else tree_map(mx.add, grads, weighted)
             mx.eval(grads, loss, count)
@@ -173,7 +159,7 @@ class SftTrainer:
             size,
             num_batches=-1,
             max_seq_length=self.cfg.sft.max_length,
-            loss=completion_nll,
+            loss=partial(completion_nll, chunk=self.cfg.sft.logprob_chunk_size),
         )
         self.policy.model.train()
         return {"val_loss": float(loss)}
