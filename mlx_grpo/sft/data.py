@@ -4,7 +4,7 @@ A row's prompt is rendered by GRPO's own template code (`data.examples.render_pr
 conversation renderers of `data.templates` for `messages` rows) and tokenized with
 `encode_prompt`, so SFT trains on exactly the prompt ids GRPO samples after. The completion's
 tokens follow, then EOS. An `SftExample` is `(ids, offset)`, the pair mlx-lm's
-`iterate_batches` and `default_loss` read: the loss covers tokens from `offset` on (the
+`iterate_batches` and `sft.loss` read: the loss covers tokens from `offset` on (the
 completion and its EOS), never the prompt.
 
 Rows come from the same places as GRPO's: local .jsonl/.json/.parquet files and hub datasets
