@@ -298,3 +298,24 @@ def test_batches_bucket_by_length_cover_every_row_and_resume():
         assert np.array_equal(np.array(a), np.array(b)) and np.array_equal(
             np.array(la), np.array(lb)
         )
+
+
+def test_rows_load_from_json_and_parquet_files(tmp_path):
+    from mlx_grpo.sft.config import SftDataConfig
+    from mlx_grpo.sft.data import load_sft_rows
+
+    chat = {
+        "messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
+    }
+    renamed = {"question": "1+1?", "solution": "2"}
+    (tmp_path / "rows.json").write_text(json.dumps([chat, chat]))
+    rows = load_sft_rows(SftDataConfig(train=str(tmp_path / "rows.json")))
+    assert rows[0] == {"messages": chat["messages"][:1], "completion": "4"}
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    pq.write_table(pa.Table.from_pylist([renamed]), tmp_path / "rows.parquet")
+    cfg = SftDataConfig(
+        train=str(tmp_path / "rows.parquet"), prompt_field="question", completion_field="solution"
+    )
+    assert load_sft_rows(cfg) == [{"prompt": "1+1?", "completion": "2"}]
