@@ -319,3 +319,13 @@ def test_rows_load_from_json_and_parquet_files(tmp_path):
         train=str(tmp_path / "rows.parquet"), prompt_field="question", completion_field="solution"
     )
     assert load_sft_rows(cfg) == [{"prompt": "1+1?", "completion": "2"}]
+
+
+def test_plot_draws_the_sft_curves(sft_run, tmp_path, run_cli):
+    from mlx_grpo.report.plot import SFT_PANELS, panels_for, series
+
+    data = series(sft_run)
+    assert panels_for({"r": data}) == SFT_PANELS
+    assert len(data["val_loss"][0]) == 6 and min(data["step_s"][1]) > 0  # its own step time
+    assert run_cli("plot", sft_run, "--out", tmp_path / "sft.png") == 0
+    assert (tmp_path / "sft.png").stat().st_size > 10_000
