@@ -8,6 +8,7 @@ writes one plain line every few steps instead of a bar.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -55,10 +56,18 @@ def _fixed(column: TextColumn | BarColumn | MofNCompleteColumn | TimeElapsedColu
 class LiveView(Callback):
     """Progress over steps, refreshed after every step with reward, kl, length and tokens/s."""
 
-    def __init__(self, console: Console, total: int, start: int = 0) -> None:
+    def __init__(
+        self,
+        console: Console,
+        total: int,
+        start: int = 0,
+        line: Callable[[dict[str, Any]], str] = metrics_line,
+        label: str = "train",
+    ) -> None:
         metrics = Column(no_wrap=True, overflow="ellipsis", ratio=1)
+        self.line = line  # the metrics shown beside the bar (`mlx-grpo sft` shows its own)
         self.progress = Progress(
-            _fixed(TextColumn("[bold]train")),
+            _fixed(TextColumn(f"[bold]{label}")),
             _fixed(BarColumn(bar_width=12)),
             _fixed(MofNCompleteColumn()),
             _fixed(TimeElapsedColumn()),
@@ -89,7 +98,7 @@ class LiveView(Callback):
 
     def on_log(self, trainer: Trainer, m: dict[str, Any]) -> None:
         self.history.append(m)
-        self.progress.update(self.task, completed=m["step"], metrics=metrics_line(m))
+        self.progress.update(self.task, completed=m["step"], metrics=self.line(m))
         if self.plain and (m["step"] % self.every == 0 or m["step"] >= self.total):
             self._plain_line(m)
 
@@ -98,10 +107,15 @@ class LiveView(Callback):
         elapsed, left = task.elapsed or 0.0, task.time_remaining
         eta = "?" if left is None else f"{left:.0f}s"
         head = f"step {m['step']}/{self.total} elapsed {elapsed:.0f}s eta {eta}"
-        self.console.print(escape(f"{head}  {metrics_line(m)}"), highlight=False, soft_wrap=True)
+        self.console.print(escape(f"{head}  {self.line(m)}"), highlight=False, soft_wrap=True)
 
 
-def summary_table(history: list[dict[str, Any]], run_dir: str) -> Table:
+SUMMARY_KEYS = ("reward_mean", "kl", "completion_length/mean", "rollout_tokens_per_s")
+
+
+def summary_table(
+    history: list[dict[str, Any]], run_dir: str, keys: tuple[str, ...] = SUMMARY_KEYS
+) -> Table:
     """First versus last steps of the run, side by side."""
     table = Table(title=f"run {run_dir}")
     table.add_column("metric")
@@ -109,7 +123,7 @@ def summary_table(history: list[dict[str, Any]], run_dir: str) -> Table:
     table.add_column("last steps", justify="right")
     k = max(1, min(5, len(history) // 2))
     head, tail = history[:k], history[-k:]
-    for key in ("reward_mean", "kl", "completion_length/mean", "rollout_tokens_per_s"):
+    for key in keys:
         table.add_row(key, _num(_mean(head, key), ".4g"), _num(_mean(tail, key), ".4g"))
     return table
 

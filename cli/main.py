@@ -18,6 +18,7 @@ from mlx_grpo.cli import (
     plan_cmd,
     plot_cmd,
     runs_cmd,
+    sft_cmd,
     train_cmd,
 )
 from rich.console import Console
@@ -52,7 +53,16 @@ def _register_commands() -> None:
     if _state.get("registered"):
         return
     _state["registered"] = True
-    commands = (demo_cmd, train_cmd, plan_cmd, eval_cmd, chat_cmd, generate_cmd, convert_cmd)
+    commands = (
+        demo_cmd,
+        train_cmd,
+        sft_cmd,
+        plan_cmd,
+        eval_cmd,
+        chat_cmd,
+        generate_cmd,
+        convert_cmd,
+    )
     for module in (*commands, info_cmd, runs_cmd, plot_cmd):
         module.register(app)
     for command in app.registered_commands:

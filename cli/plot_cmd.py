@@ -17,9 +17,10 @@ def plot(
     out: Path = typer.Option(Path("curves.png"), help="Where the PNG goes."),
     smooth: int = typer.Option(1, help="Moving average over N steps."),
 ) -> None:
-    """Reward, per-reward means, kl, completion length, eval and step time against step."""
+    """Reward, per-reward means, kl, completion length, eval and step time against step
+    (loss, validation loss, lr, grad norm, tokens/s, step time for an SFT run)."""
     from mlx_grpo import rundir
-    from mlx_grpo.report.plot import PANELS, panel_keys, series, sparkline, write_png
+    from mlx_grpo.report.plot import panel_keys, panels_for, series, sparkline, write_png
 
     if smooth < 1:
         raise UserError("--smooth must be >= 1")
@@ -34,7 +35,7 @@ def plot(
         return
     console.print("matplotlib is missing (pip install 'mlx-grpo[plot]'): sparklines")
     for name, rows in data.items():
-        for prefix, _ in PANELS:
+        for prefix, _ in panels_for(data):
             for key in panel_keys(rows, prefix):
                 values = rows[key][1]
                 console.print(

@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -213,7 +214,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise UserError(f"expected a mapping, got {value!r}", where=key)
         return dict(value)
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, key)
+        return build_dataclass(tp, value, key)
     return _coerce_scalar(value, tp, key)
 
 
@@ -230,7 +231,7 @@ def _coerce_scalar(value: Any, tp: type, key: str) -> Any:
     raise UserError(f"expected {_type_name(tp)}, got {value!r}", where=key)
 
 
-def _build(cls: type, data: Any, prefix: str) -> Any:
+def build_dataclass(cls: type, data: Any, prefix: str = "") -> Any:
     """Build dataclass `cls` from a mapping, rejecting unknown keys with a suggestion."""
     if data is None:
         data = {}
@@ -255,12 +256,12 @@ def _unknown_key_message(key: str, names: list[str]) -> str:
 
 def from_dict(data: dict[str, Any]) -> TrainConfig:
     """Build and validate a TrainConfig from nested plain data."""
-    config = _build(TrainConfig, data, "")
+    config = build_dataclass(TrainConfig, data, "")
     validate(config)
     return config
 
 
-def to_dict(config: TrainConfig) -> dict[str, Any]:
+def to_dict(config: Any) -> dict[str, Any]:
     """The resolved config as plain data (what `config.yaml` in a run directory holds)."""
     return dataclasses.asdict(config)
 
@@ -268,8 +269,15 @@ def to_dict(config: TrainConfig) -> dict[str, Any]:
 # ---------------------------------------------------------------- files and overrides
 
 
-def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
-    """Read a YAML config (or start from defaults), apply `key=value` overrides, validate."""
+def load_config(
+    path: str | Path | None,
+    overrides: list[str] | None = None,
+    build: Callable[[dict[str, Any]], Any] | None = None,
+) -> TrainConfig:
+    """Read a YAML config (or start from defaults), apply `key=value` overrides, validate.
+
+    `build` turns the plain data into the config (default `from_dict`: a TrainConfig); other
+    commands with their own config tree (`mlx-grpo sft`) pass theirs and get the same errors."""
     data: dict[str, Any] = {}
     if path is not None:
         data = read_yaml(Path(path))
@@ -277,7 +285,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     for item in overrides or []:
         apply_override(data, item)
     try:
-        return from_dict(data)
+        return (build or from_dict)(data)
     except UserError as exc:
         blamed = _override_for(exc.where or "", overrides or [])
         if blamed is not None:
@@ -401,7 +409,7 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     node[parts[-1]] = value
 
 
-def save_config(config: TrainConfig, path: Path) -> None:
+def save_config(config: Any, path: Path) -> None:
     """Write the resolved config as YAML."""
     path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
 

@@ -1,6 +1,7 @@
 """The config reference (docs/config.md), generated from the dataclasses in `config.py`.
 
-Each key's type and default come from the dataclass field; its description is the comment
+The SFT config (`mlx_grpo/sft/config.py`) follows. Each key's type and default come from the
+dataclass field; its description is the comment
 written beside the field (or the section's docstring). A test regenerates the page and
 compares, so the reference cannot drift from the code: `python -m mlx_grpo.configdoc`.
 """
@@ -52,10 +53,11 @@ def default_text(field: dataclasses.Field) -> str:
     return "see below" if dataclasses.is_dataclass(value) else f"`{value!r}`"
 
 
-def section(name: str, cls: type) -> list[str]:
+def section(name: str, cls: type, title: str | None = None) -> list[str]:
     hints = typing.get_type_hints(cls)
     notes = field_comments(cls)
-    lines = [f"## `{name}`" if name else "## top level", "", inspect.getdoc(cls) or "", ""]
+    title = title or (f"## `{name}`" if name else "## top level")
+    lines = [title, "", inspect.getdoc(cls) or "", ""]
     lines += ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
     for field in dataclasses.fields(cls):
         if dataclasses.is_dataclass(hints[field.name]):
@@ -76,7 +78,37 @@ def render() -> str:
         if dataclasses.is_dataclass(tp):
             parts += section(field.name, tp)
     parts += section("rewards[]", cfgmod.RewardSpec) + section("data.few_shot[]", cfgmod.FewShot)
-    return "\n".join(parts).rstrip() + "\n"
+    return "\n".join(parts + sft_sections()).rstrip() + "\n"
+
+
+SFT_HEADER = """# `mlx-grpo sft` config
+
+Generated from `mlx_grpo/sft/config.py`. `model`, `lora`, `optimizer`, `schedule` and
+`checkpoint` are the sections above, with the same keys and meanings; the sections below
+are the ones an SFT config has instead of `rollout`, `objective`, `rewards`, `data` and
+`logging`. `data.few_shot[]` is as above.
+"""
+
+
+def sft_sections() -> list[str]:
+    """The SFT config's top level and the sections it does not share with `train`."""
+    from mlx_grpo.sft import config as sft
+
+    shared = {
+        cfgmod.ModelConfig,
+        cfgmod.LoraConfig,
+        cfgmod.OptimizerConfig,
+        cfgmod.ScheduleConfig,
+        cfgmod.CheckpointConfig,
+    }
+    hints = typing.get_type_hints(sft.SftConfig)
+    parts = ["", SFT_HEADER, *section("", sft.SftConfig, "## top level (sft)")]
+    for field in dataclasses.fields(sft.SftConfig):
+        tp = hints[field.name]
+        if dataclasses.is_dataclass(tp) and tp not in shared:
+            suffix = "" if field.name == "sft" else " (sft)"
+            parts += section(field.name, tp, f"## `{field.name}`{suffix}")
+    return parts
 
 
 if __name__ == "__main__":

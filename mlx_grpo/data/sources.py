@@ -158,6 +158,11 @@ def read_rows(
 ) -> list[dict[str, Any]]:
     """Rows from a .jsonl, .json or .parquet file, normalized to "prompt" and "answer"."""
     path = Path(path)
+    return normalize_rows(file_records(path), prompt_field, answer_field, str(path))
+
+
+def file_records(path: Path) -> Iterator[Record]:
+    """The raw rows of a .jsonl, .json or .parquet file, each with where it came from."""
     if path.is_dir():
         raise UserError(
             f"is a folder, not a dataset file; give one {', '.join(SUFFIXES)} file in it",
@@ -172,7 +177,7 @@ def read_rows(
             f"unsupported dataset file type {path.suffix!r}; use one of {', '.join(SUFFIXES)}",
             where=str(path),
         )
-    return normalize_rows(reader(path), prompt_field, answer_field, str(path))
+    return reader(path)
 
 
 # ---------------------------------------------------------------- hub datasets
@@ -283,11 +288,20 @@ def hub_rows(
     answer_field: str | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of a hub dataset split, through huggingface_hub's cached file downloads."""
-    import huggingface_hub
-
     preset = PRESETS.get(dataset_id)
     prompt_field = prompt_field or (preset.prompt_field if preset else "prompt")
     answer_field = answer_field or (preset.answer_field if preset else "answer")
+    return [
+        row
+        for path in hub_paths(dataset_id, split, config)
+        for row in read_rows(path, prompt_field=prompt_field, answer_field=answer_field)
+    ]
+
+
+def hub_paths(dataset_id: str, split: str = "train", config: str | None = None) -> list[Path]:
+    """The local (cached) data files of a hub dataset split, downloaded if need be."""
+    import huggingface_hub
+
     try:
         files = _hub_files(dataset_id, split, config)
         if not files:
@@ -300,8 +314,4 @@ def hub_rows(
         ]
     except _hub_exceptions() as exc:
         raise _hub_error(dataset_id, exc) from exc
-    return [
-        row
-        for path in paths
-        for row in read_rows(Path(path), prompt_field=prompt_field, answer_field=answer_field)
-    ]
+    return [Path(path) for path in paths]

@@ -14,19 +14,25 @@ from mlx_grpo import rundir
 from mlx_grpo.config import TrainConfig, load_config
 from mlx_grpo.data.examples import load_rows, split_rows
 from mlx_grpo.errors import UserError
+from mlx_grpo.sft.config import is_sft_config
 
 HELD_OUT = "held-out"
 
 
 def run_config(run: Path | None) -> TrainConfig | None:
-    """The run's resolved config (None without --run)."""
-    return load_config(rundir.config_file(run), []) if run else None
+    """The run's resolved config (None without --run, and for an SFT run: no rewards)."""
+    if run is None or is_sft_config(rundir.read_run_config(run)):
+        return None
+    return load_config(rundir.config_file(run), [])
 
 
 def held_out_rows(cfg: TrainConfig | None) -> list[dict]:
     """The rows the run's training held out (`data.eval_size` of them)."""
     if cfg is None:
-        raise UserError("--data held-out needs --run RUN_DIR", where="--data")
+        raise UserError(
+            "--data held-out needs --run of a GRPO run (problems with gold answers)",
+            where="--data",
+        )
     if not cfg.data.eval_size:
         raise UserError("this run held no rows out (its data.eval_size is 0)", where="--data")
     rows = load_rows(cfg.data, cfg.seed)

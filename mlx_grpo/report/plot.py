@@ -1,7 +1,9 @@
 """`mlx-grpo plot`: the curves of one run or several overlaid, as one PNG or as sparklines.
 
 Panels: reward, per-reward means, kl, mean completion length, eval accuracy and format rate,
-step time; each against step. `smooth` is a trailing moving average over N steps.
+step time; each against step. Runs of `mlx-grpo sft` (no rewards) get their own panels: loss,
+validation loss, learning rate, gradient norm, tokens/s, step time. `smooth` is a trailing
+moving average over N steps.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ PANELS: list[tuple[str, str]] = [
     ("eval/", "eval accuracy / format rate"),
     ("step_s", "step time (s)"),
 ]
+SFT_PANELS: list[tuple[str, str]] = [
+    ("loss", "loss (completion NLL per token)"),
+    ("val_loss", "validation loss"),
+    ("lr", "learning rate"),
+    ("grad_norm", "gradient norm"),
+    ("tokens_per_s", "tokens/s"),
+    ("step_s", "step time (s)"),
+]
 TIMES = ("rollout_s", "reward_s", "batch_s", "update_s")
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -28,7 +38,8 @@ def series(run: Path, smooth: int = 1) -> dict[str, tuple[list[int], list[float]
     rows, _ = read_metrics(rundir.metrics_file(run))
     out: dict[str, tuple[list[int], list[float]]] = {}
     for row in rows:
-        row = {**row, "step_s": sum(float(row.get(t, 0.0)) for t in TIMES)}
+        if "step_s" not in row:  # GRPO logs its phases; an SFT step logs its own step_s
+            row = {**row, "step_s": sum(float(row.get(t, 0.0)) for t in TIMES)}
         for key, value in row.items():
             keep = key.endswith("/mean") or key.startswith("eval/") or "/" not in key
             if key != "step" and keep and isinstance(value, (int, float)):
@@ -64,6 +75,11 @@ def panel_keys(data: dict[str, tuple[list[int], list[float]]], prefix: str) -> l
     return [prefix] if prefix in data else []
 
 
+def panels_for(runs: dict[str, dict[str, tuple[list[int], list[float]]]]) -> list[tuple[str, str]]:
+    """GRPO's panels, or SFT's when no run logged a reward."""
+    return PANELS if any("reward_mean" in data for data in runs.values()) else SFT_PANELS
+
+
 def write_png(runs: dict[str, dict[str, tuple[list[int], list[float]]]], out: Path) -> None:
     """One figure, a panel per PANELS entry, every run overlaid with a legend."""
     import matplotlib
@@ -72,7 +88,7 @@ def write_png(runs: dict[str, dict[str, tuple[list[int], list[float]]]], out: Pa
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
-    for ax, (prefix, title) in zip(axes.flat, PANELS):
+    for ax, (prefix, title) in zip(axes.flat, panels_for(runs)):
         for name, data in runs.items():
             for key in panel_keys(data, prefix):
                 label = name if len(panel_keys(data, prefix)) == 1 else f"{name}: {key}"

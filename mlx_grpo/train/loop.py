@@ -29,7 +29,7 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from typing import Any
 from mlx_grpo import rundir
 from mlx_grpo.config import TrainConfig, load_config, save_config
 from mlx_grpo.errors import UserError
+from mlx_grpo.sft.config import is_sft_config
 from mlx_grpo.train.checkpoint import CorruptCheckpoint
 from mlx_grpo.train.trainer import StepOutput, Trainer
 
@@ -52,10 +53,21 @@ class RunSetup:
     resume_from: Path | None = None
 
 
-def new_run(config_path: Path | None, overrides: list[str]) -> RunSetup:
-    """Validate the config and choose a fresh run directory (refusing to overwrite one)."""
-    cfg = load_config(config_path, overrides)
-    name = cfg.logging.run_name or time.strftime("grpo-%Y%m%d-%H%M%S")
+ConfigLoader = Callable[[Path | None, list[str]], Any]
+
+
+def new_run(
+    config_path: Path | None,
+    overrides: list[str],
+    load: ConfigLoader = load_config,
+    prefix: str = "grpo",
+) -> RunSetup:
+    """Validate the config and choose a fresh run directory (refusing to overwrite one).
+
+    `load` reads the config (another command's config tree, e.g. `mlx-grpo sft`'s), `prefix`
+    starts a timestamped run name."""
+    cfg = load(config_path, overrides)
+    name = cfg.logging.run_name or time.strftime(f"{prefix}-%Y%m%d-%H%M%S")
     run_dir = Path(cfg.logging.output_dir) / name
     if rundir.holds_run(run_dir):
         raise UserError(
@@ -67,12 +79,16 @@ def new_run(config_path: Path | None, overrides: list[str]) -> RunSetup:
     return RunSetup(cfg, run_dir)
 
 
-def resume_run(run_dir: Path, overrides: list[str]) -> RunSetup:
+def resume_run(run_dir: Path, overrides: list[str], load: ConfigLoader = load_config) -> RunSetup:
     """Reopen a run: its own resolved config (plus overrides) and its newest checkpoint."""
     config_file = rundir.config_file(run_dir)
     if not config_file.is_file():
         raise UserError("not a run directory (no config.yaml)", where=str(run_dir))
-    cfg = load_config(config_file, overrides)
+    if load is load_config and is_sft_config(rundir.read_run_config(run_dir)):
+        raise UserError(
+            f"an SFT run; continue it with mlx-grpo sft --resume {run_dir}", where=str(run_dir)
+        )
+    cfg = load(config_file, overrides)
     newest = rundir.pick_step(run_dir)[1] if rundir.list_steps(run_dir) else None
     return RunSetup(cfg, run_dir, newest)
 
