@@ -74,6 +74,7 @@ class ObjectiveConfig:
     beta: float = 0.0  # k3 KL weight; 0 skips the reference pass entirely
     num_iterations: int = 1  # mu: updates per rollout batch
     mask_truncated_completions: bool = False  # truncated completions carry no loss
+    drop_uninformative_groups: bool = True  # false: all-equal groups train with advantage 0 (TRL)
     logprob_chunk_size: int = 64  # completion positions projected to the vocabulary at once
 
 

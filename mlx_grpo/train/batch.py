@@ -215,13 +215,25 @@ def loss_mask(rollout: RolloutBatch, chunk: list[int], mask_truncated: bool) -> 
     return mask
 
 
+def even_chunks(rows: list[int], most: int) -> list[list[int]]:
+    """`rows` in as few contiguous chunks of at most `most` as possible, their sizes differing
+    by at most one: after groups are dropped no micro-batch is left short (under bnpo a short
+    one's tokens would weigh more)."""
+    if not rows:
+        return []
+    n = -(-len(rows) // most)
+    size, extra = divmod(len(rows), n)
+    bounds = [i * size + min(i, extra) for i in range(n + 1)]
+    return [rows[bounds[i] : bounds[i + 1]] for i in range(n)]
+
+
 def micro_batches(
     rollout: RolloutBatch, advantages: np.ndarray, keep: np.ndarray, spec: BatchSpec
 ) -> list[TrainBatch]:
     """The kept completions (groups with `keep`) in micro-batches of `spec.rows` rows."""
     g = rollout.group_size
     kept = [n for n in range(len(rollout.completion_ids)) if keep[n // g]]
-    chunks = [kept[i : i + spec.rows] for i in range(0, len(kept), spec.rows)]
+    chunks = even_chunks(kept, spec.rows)
     masks = [loss_mask(rollout, c, spec.mask_truncated) for c in chunks]
     total_tokens = float(sum(m.sum() for m in masks))
     out = []

@@ -7,6 +7,8 @@ The formulas, each implemented below:
                 r   = exp(mean_t(logp_t - logp_old_t))     (sequence level, GSPO 2507.18071)
   surrogate     -min(r A, clip(r, 1 - eps, 1 + eps_high) A), r capped above by delta if set
   KL (k3)       exp(ref - logp) - (ref - logp) - 1, added as + beta * KL per token
+  clip ratios   tokens (sequence level: sequences) whose delta-capped ratio is outside
+                [1 - eps, 1 + eps_high] on the side that clips (A < 0 below, A > 0 above)
   aggregation   grpo: mean over sequences of token means; bnpo: token sum / micro-batch tokens;
                 dr_grpo: token sum / (sequences * max_completion_length);
                 dapo: token sum / active tokens in the whole generation batch (2503.14476)
@@ -137,9 +139,29 @@ def grpo_loss(
         kl = k3_kl(logp, ref_logp, mask)
         per_token = per_token + s.beta * kl
         stats["kl_sum"] = mx.stop_gradient((kl * mask).sum())
-    low = (ratio < 1.0 - s.epsilon_low) & (adv < 0)
-    high = (ratio > 1.0 + s.epsilon_high) & (adv > 0)
-    stats["clip_low_sum"] = (low * mask).sum()
-    stats["clip_high_sum"] = (high * mask).sum()
-    stats["clip_region_sum"] = ((low | high) * mask).sum()
+    stats |= clip_counts(capped, adv, mask, s)
     return aggregate(per_token, mask, s.loss_type, norm), stats
+
+
+def clip_counts(
+    capped: mx.array, adv: mx.array, mask: mx.array, s: LossSettings
+) -> dict[str, mx.array]:
+    """How many tokens (token level) or sequences (sequence level) fall outside the clip
+    range on the side where clipping acts, measured on the delta-capped ratio, as TRL does."""
+    low = (capped < 1.0 - s.epsilon_low) & (adv < 0)
+    high = (capped > 1.0 + s.epsilon_high) & (adv > 0)
+    live = mask.sum(axis=1) > 0  # [N] real sequences (padding rows have no tokens)
+    if s.level == "sequence":  # the ratio is one per sequence, broadcast over its tokens
+        low, high = low[:, 0] & live, high[:, 0] & live
+        return {
+            "clip_low_sum": low.sum(),
+            "clip_high_sum": high.sum(),
+            "clip_region_sum": (low | high).sum(),
+            "sequences": live.sum(),
+        }
+    return {
+        "clip_low_sum": (low * mask).sum(),
+        "clip_high_sum": (high * mask).sum(),
+        "clip_region_sum": ((low | high) * mask).sum(),
+        "sequences": live.sum(),
+    }

@@ -275,7 +275,9 @@ class Trainer:
         scores = self.reward(examples, rollout, texts)
         g = self.cfg.rollout.group_size
         advantages = group_advantages(scores.total, g, self.cfg.objective.scale_rewards)
-        keep = informative_groups(scores.total, g)
+        informative = informative_groups(scores.total, g)
+        drop = self.cfg.objective.drop_uninformative_groups
+        keep = informative if drop else np.ones_like(informative)
         t1 = time.perf_counter()
         batches = micro_batches(rollout, advantages, keep, self.batch_spec) if keep.any() else []
         batches = self.with_old_and_ref(batches)
@@ -284,7 +286,7 @@ class Trainer:
         for _ in range(self.cfg.objective.num_iterations if batches else 0):
             self.update(batches, stats)
         times.reward, times.batch, times.update = t1 - t0, t2 - t1, time.perf_counter() - t2
-        metrics = self.metrics(rollout, scores, keep, batches, stats, times)
+        metrics = self.metrics(rollout, scores, informative, batches, stats, times)
         samples = self.samples(examples, rollout, texts, scores, advantages)
         return StepOutput(self.step, metrics, samples)
 
@@ -318,6 +320,8 @@ class Trainer:
         # Per-token measurements exist only when something was updated: a step whose groups
         # were all dropped logs them as null, not as a fake 0.0.
         per_tok = _per_token(stats.sums, tokens)
+        if self.cfg.objective.importance_sampling_level == "sequence":
+            per_tok |= _per_sequence(stats.sums)  # clip ratios: fractions of sequences
         m: dict[str, Any] = {
             "step": self.step,
             "reward_mean": float(scores.total.mean()),
@@ -405,6 +409,13 @@ class Trainer:
 
 def _mean(values: list[float]) -> float:
     return float(sum(values) / len(values)) if values else 0.0
+
+
+def _per_sequence(sums: dict[str, float]) -> dict[str, float | None]:
+    """At sequence level a sequence is clipped or not: clip sums count sequences."""
+    names = ("clip_low_sum", "clip_high_sum", "clip_region_sum")
+    sequences = sums.get("sequences", 0.0)
+    return {k: sums.get(k, 0.0) / sequences if sequences else None for k in names}
 
 
 def _per_token(sums: dict[str, float], tokens: float) -> dict[str, float | None]:
