@@ -59,6 +59,7 @@ class RolloutConfig:
     min_p: float = 0.0  # 0 disables
     stop: list[str] = field(default_factory=list)  # stop strings besides EOS, e.g. </answer>
     max_prompt_length: int = 512  # longer prompts are dropped (counted), never truncated
+    dynamic_sampling: int = 0  # DAPO: up to N more batches of B prompts until B informative
 
 
 @dataclass
@@ -428,6 +429,7 @@ def validate(config: TrainConfig) -> None:
         (config.rollout.temperature > 0, "rollout.temperature", "must be > 0"),
         (0 < config.rollout.top_p <= 1, "rollout.top_p", "must be in (0, 1]"),
         (config.rollout.top_k >= 0, "rollout.top_k", "must be >= 0 (0 disables)"),
+        (config.rollout.dynamic_sampling >= 0, "rollout.dynamic_sampling", "must be >= 0"),
         (0 <= config.rollout.min_p < 1, "rollout.min_p", "must be in [0, 1)"),
         (config.objective.epsilon > 0, "objective.epsilon", "must be > 0"),
         (config.objective.beta >= 0, "objective.beta", "must be >= 0"),

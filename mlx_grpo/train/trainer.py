@@ -42,6 +42,7 @@ from mlx_grpo.models.policy import Policy, adapters_disabled, frozen_copy, load_
 from mlx_grpo.rewards.inputs import reward_inputs
 from mlx_grpo.train.batch import BatchSpec, TrainBatch, micro_batches
 from mlx_grpo.train.checkpoint import load_checkpoint, save_checkpoint
+from mlx_grpo.train.dynamic import Drawn, fill_informative
 from mlx_grpo.train.logprobs import layerwise_supported, token_logprobs
 from mlx_grpo.train.objective import (
     LossSettings,
@@ -121,6 +122,7 @@ class Trainer:
         self.settings = LossSettings.from_config(cfg.objective)
         self.sampling = sampling_from_config(cfg.rollout, self.policy.tokenizer)
         self.step = 0
+        self._reward_s = 0.0  # this step's time in reward functions (over every draw)
         self._grad_fn = self._compile_grad_fn()
 
     # ------------------------------------------------------------------ setup
@@ -203,6 +205,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
 
+    def draw(self) -> Drawn:
+        """The next B prompts, their G completions each, decoded and scored (the time spent
+        on rewards adds up in `_reward_s`)."""
+        examples = self.stream.next_batch(self.cfg.batch_size)
+        rollout = self.rollout(examples)
+        t0 = time.perf_counter()
+        texts = decode_completions(self.policy.tokenizer, rollout)
+        scores = self.reward(examples, rollout, texts)
+        self._reward_s += time.perf_counter() - t0
+        return Drawn(examples, rollout, texts, scores)
+
     def rollout(self, batch: list[Example]) -> RolloutBatch:
         self.policy.model.eval()
         return generate_groups(
@@ -268,11 +281,16 @@ class Trainer:
         self.step += 1
         mx.random.seed(step_seed(self.cfg.seed, self.step))
         mx.reset_peak_memory()
-        examples = self.stream.next_batch(self.cfg.batch_size)
-        rollout = self.rollout(examples)
-        times, t0 = StepTimes(), time.perf_counter()
-        texts = decode_completions(self.policy.tokenizer, rollout)
-        scores = self.reward(examples, rollout, texts)
+        self._reward_s = 0.0
+        times = StepTimes()
+        drawn = self.draw()
+        extra = 0
+        if self.cfg.rollout.dynamic_sampling:  # DAPO: more prompts until B are informative
+            drawn, extra = fill_informative(
+                drawn, self.draw, self.cfg.batch_size, self.cfg.rollout.dynamic_sampling
+            )
+        examples, rollout, texts, scores = drawn.examples, drawn.rollout, drawn.texts, drawn.scores
+        times.reward, t0 = self._reward_s, time.perf_counter()
         g = self.cfg.rollout.group_size
         advantages = group_advantages(scores.total, g, self.cfg.objective.scale_rewards)
         informative = informative_groups(scores.total, g)
@@ -285,8 +303,12 @@ class Trainer:
         stats = StepStats()
         for _ in range(self.cfg.objective.num_iterations if batches else 0):
             self.update(batches, stats)
-        times.reward, times.batch, times.update = t1 - t0, t2 - t1, time.perf_counter() - t2
+        times.reward += t1 - t0
+        times.batch, times.update = t2 - t1, time.perf_counter() - t2
         metrics = self.metrics(rollout, scores, informative, batches, stats, times)
+        if self.cfg.rollout.dynamic_sampling:
+            metrics["dynamic_sampling/extra_draws"] = extra
+            metrics["dynamic_sampling/prompts_drawn"] = self.cfg.batch_size * (1 + extra)
         samples = self.samples(examples, rollout, texts, scores, advantages)
         return StepOutput(self.step, metrics, samples)
 
