@@ -116,3 +116,23 @@ def test_a_start_that_does_not_fit_is_one_clear_line(
         shutil.copytree(tiny_model_dir, model)
     with pytest.raises(UserError, match=message):
         _trainer(tmp_path, model, init, lora)
+
+
+def test_sft_starts_from_a_run_too(tmp_path, run_cli, monkeypatch) -> None:
+    """`mlx-grpo sft` honours model.init_from as train does (e.g. SFT after an earlier SFT)."""
+    import shutil
+
+    from mlx_lm import load
+
+    from mlx_grpo.sft.config import load_sft_config
+    from mlx_grpo.sft.trainer import SftTrainer
+
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copytree(repo / "configs", tmp_path / "configs")
+    monkeypatch.chdir(tmp_path)
+    config = "configs/sft-debug.yaml"
+    assert run_cli("sft", "-c", config, "--set", "steps=4", "--set", "logging.run_name=a") == 0
+    cfg = load_sft_config(config, ["model.init_from=runs/a", "logging.run_name=b"])
+    trainer = SftTrainer(cfg, tmp_path / "runs" / "b")
+    model, _ = load("runs/a/checkpoints/step_4")
+    assert mx.array_equal(_logits(trainer.policy.model), _logits(model))

@@ -14,6 +14,7 @@ Everything is checked before the model loads; a mismatch is one line naming the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,8 +26,9 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
 
 from mlx_grpo import rundir
-from mlx_grpo.config import LoraConfig
+from mlx_grpo.config import LoraConfig, ModelConfig
 from mlx_grpo.errors import UserError
+from mlx_grpo.models.policy import Policy, load_policy
 
 KEY = "model.init_from"
 
@@ -111,6 +113,25 @@ def _check_adapter_shape(folder: Path, lora: LoraConfig) -> None:
                 f"set lora.{key}: {theirs}",
                 where=KEY,
             )
+
+
+def load_starting_policy(
+    model_cfg: ModelConfig, lora: LoraConfig
+) -> tuple[Policy, dict[str, mx.array] | None]:
+    """The policy from `model.path` or, with `model.init_from`, from an earlier run (its full
+    weights, or its adapters on the base); with adapters, also the starting adapter weights
+    (GRPO's KL reference)."""
+    start = (
+        resolve_init_from(model_cfg.init_from, lora, model_cfg.path)
+        if model_cfg.init_from
+        else None
+    )
+    if start is not None and start.full:
+        model_cfg = dataclasses.replace(model_cfg, path=str(start.folder))
+    policy = load_policy(model_cfg, lora)
+    if start is None or start.full:
+        return policy, None
+    return policy, load_start_adapters(policy.model, start.folder)
 
 
 def load_start_adapters(model: nn.Module, folder: Path) -> dict[str, mx.array]:

@@ -29,25 +29,26 @@ from mlx.utils import tree_flatten, tree_map
 
 from mlx_grpo.data.examples import split_rows
 from mlx_grpo.errors import UserError
-from mlx_grpo.models.policy import Policy, load_policy
+from mlx_grpo.models.init_from import load_starting_policy
+from mlx_grpo.models.policy import Policy
 from mlx_grpo.sft.batches import Batch, BatchStream
 from mlx_grpo.sft.config import SftConfig
 from mlx_grpo.sft.data import SftExample, build_sft_examples, load_sft_rows
 from mlx_grpo.sft.loss import completion_nll, completion_rows, rows_nll
 from mlx_grpo.train.batch import RowTokens
-from mlx_grpo.train.checkpoint import load_checkpoint, save_checkpoint
+from mlx_grpo.train.checkpoint import Checkpointed
 from mlx_grpo.train.optim import build_optimizer
 from mlx_grpo.train.trainer import StepOutput, step_seed
 
 
-class SftTrainer:
+class SftTrainer(Checkpointed):
     """Holds the model, optimizer and batch stream of one SFT run; trains it step by step."""
 
     def __init__(self, cfg: SftConfig, run_dir: Path) -> None:
         self.cfg, self.run_dir = cfg, run_dir
         rows, eval_rows = split_rows(load_sft_rows(cfg.data), cfg.data.eval_size, cfg.seed)
         mx.random.seed(cfg.seed)  # adapter initialisation draws random numbers
-        self.policy: Policy = load_policy(cfg.model, cfg.lora)
+        self.policy: Policy = load_starting_policy(cfg.model, cfg.lora)[0]  # init_from too
         tok, longest = self.policy.tokenizer, cfg.sft.max_length
         self.examples, self.dropped = build_sft_examples(rows, tok, cfg.data, longest)
         self.canaries: list[SftExample] = (
@@ -168,22 +169,6 @@ class SftTrainer:
 
     def trainer_state(self) -> dict[str, Any]:
         return {"data": self.stream.state(), "seed": self.cfg.seed, "kind": "sft"}
-
-    def save(self) -> Path:
-        """Checkpoint the current step (`RUN/checkpoints/step_N`, as GRPO runs)."""
-        return save_checkpoint(
-            self.run_dir,
-            self.step,
-            self.policy,
-            self.optimizer,
-            self.trainer_state(),
-            self.cfg.checkpoint.keep_last,
-        )
-
-    def restore(self, folder: Path) -> None:
-        state = load_checkpoint(folder, self.policy, self.optimizer)
-        self.step = int(state["step"])
-        self.stream.restore(state["data"])
 
 
 def eval_batch_size(rows: int, largest: int) -> int:

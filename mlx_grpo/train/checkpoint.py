@@ -99,3 +99,34 @@ def _read_arrays(path: Path) -> dict[str, mx.array]:
         return mx.load(str(path))
     except (ValueError, RuntimeError, OSError) as exc:
         raise CorruptCheckpoint(f"cannot be read ({exc})", where=str(path)) from None
+
+
+class Checkpointed:
+    """`save` / `restore` for a trainer (GRPO and SFT alike): it has `run_dir`, `step`,
+    `policy`, `optimizer`, a data `stream`, `cfg.checkpoint` and `trainer_state()`."""
+
+    run_dir: Path
+    step: int
+    policy: Policy
+    optimizer: optim.Optimizer
+    stream: Any
+    cfg: Any
+
+    def trainer_state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def save(self) -> Path:
+        """Checkpoint the current step (`rundir`: RUN/checkpoints/step_N)."""
+        return save_checkpoint(
+            self.run_dir,
+            self.step,
+            self.policy,
+            self.optimizer,
+            self.trainer_state(),
+            self.cfg.checkpoint.keep_last,
+        )
+
+    def restore(self, folder: Path) -> None:
+        state = load_checkpoint(folder, self.policy, self.optimizer)
+        self.step = int(state["step"])
+        self.stream.restore(state["data"])

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -37,11 +37,11 @@ from mlx_grpo import rewards as rw
 from mlx_grpo.config import TrainConfig
 from mlx_grpo.data.examples import Example, PromptStream, build_examples, load_rows, split_rows
 from mlx_grpo.infer.evaluate import evaluate
-from mlx_grpo.models.init_from import adapters_at, load_start_adapters, resolve_init_from
-from mlx_grpo.models.policy import Policy, adapters_disabled, frozen_copy, load_policy
+from mlx_grpo.models.init_from import adapters_at, load_starting_policy
+from mlx_grpo.models.policy import adapters_disabled, frozen_copy
 from mlx_grpo.rewards.inputs import reward_inputs
 from mlx_grpo.train.batch import BatchSpec, TrainBatch, micro_batches
-from mlx_grpo.train.checkpoint import load_checkpoint, save_checkpoint
+from mlx_grpo.train.checkpoint import Checkpointed
 from mlx_grpo.train.dynamic import Drawn, fill_informative
 from mlx_grpo.train.logprobs import layerwise_supported, token_logprobs
 from mlx_grpo.train.objective import (
@@ -95,7 +95,7 @@ def step_seed(seed: int, step: int) -> int:
     return (seed * 1_000_003 + step * 7919) % (2**31)
 
 
-class Trainer:
+class Trainer(Checkpointed):
     """Holds the policy, optimizer and data stream of one run and trains it step by step."""
 
     def __init__(self, cfg: TrainConfig, run_dir: Path):
@@ -109,7 +109,8 @@ class Trainer:
             load_rows(cfg.data, cfg.seed), cfg.data.eval_size, cfg.seed
         )
         mx.random.seed(cfg.seed)  # adapter initialisation draws random numbers: seed it too
-        self.policy: Policy = self._load_policy()
+        # with init_from adapters, the starting adapters are the KL reference (adapters_at)
+        self.policy, self.start_adapters = load_starting_policy(cfg.model, cfg.lora)
         self.batch_spec = BatchSpec.of(cfg, self._shared_prompts())
         examples, self.dropped_prompts = build_examples(
             rows, self.policy.tokenizer, cfg.data, cfg.rollout.max_prompt_length
@@ -153,19 +154,6 @@ class Trainer:
             return []
         tok, longest = self.policy.tokenizer, self.cfg.rollout.max_prompt_length
         return build_examples(rows, tok, self.cfg.data, longest)[0]
-
-    def _load_policy(self) -> Policy:
-        """The model, from `model.path` or, with `model.init_from`, from an earlier run:
-        its full weights, or its adapters (kept as `start_adapters` for the KL reference)."""
-        model_cfg, init = self.cfg.model, self.cfg.model.init_from
-        start = resolve_init_from(init, self.cfg.lora, model_cfg.path) if init else None
-        if start is not None and start.full:
-            model_cfg = replace(model_cfg, path=str(start.folder))
-        policy = load_policy(model_cfg, self.cfg.lora)
-        self.start_adapters = None
-        if start is not None and not start.full:
-            self.start_adapters = load_start_adapters(policy.model, start.folder)
-        return policy
 
     def _make_reference(self) -> nn.Module | None:
         """No reference with beta = 0; adapters-off with LoRA; a frozen copy otherwise."""
@@ -411,22 +399,6 @@ class Trainer:
 
     def trainer_state(self) -> dict[str, Any]:
         return {"data": self.stream.state(), "seed": self.cfg.seed}
-
-    def save(self) -> Path:
-        """Checkpoint the current step (`rundir`: RUN/checkpoints/step_N)."""
-        return save_checkpoint(
-            self.run_dir,
-            self.step,
-            self.policy,
-            self.optimizer,
-            self.trainer_state(),
-            self.cfg.checkpoint.keep_last,
-        )
-
-    def restore(self, folder: Path) -> None:
-        state = load_checkpoint(folder, self.policy, self.optimizer)
-        self.step = int(state["step"])
-        self.stream.restore(state["data"])
 
 
 def _mean(values: list[float]) -> float:
