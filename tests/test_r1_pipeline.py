@@ -54,3 +54,19 @@ def test_sft_then_grpo_from_it_then_eval(tmp_path: Path, run_cli, monkeypatch) -
     data = "configs/data/arithmetic-debug.jsonl"
     assert run_cli("eval", "--run", grpo, "--data", data, "--limit", "4", "--out", out) == 0
     assert json.loads(out.read_text())["problems"] == 4
+
+
+def test_rejection_sampling_rows_are_sft_data(tmp_path: Path) -> None:
+    """What `generate --keep correct` writes is what `sft` reads, extra columns and all."""
+    from mlx_grpo.infer.rejection import KEPT_FIELDS
+    from mlx_grpo.sft.data import load_sft_rows
+
+    values = [(f"What is {a} + 1?", f"<answer>{a + 1}</answer>", str(a + 1), 1.0) for a in range(3)]
+    rows = [dict(zip(KEPT_FIELDS, v, strict=True)) for v in values]
+    path = tmp_path / "kept.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = load_sft_config(REPO / "configs" / "sft-debug.yaml", [f"data.train={path}"])
+    loaded = load_sft_rows(cfg.data)
+    assert [(r["prompt"], r["completion"]) for r in loaded] == [
+        (r["prompt"], r["completion"]) for r in rows
+    ]
