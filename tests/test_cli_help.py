@@ -51,12 +51,12 @@ def test_ctrl_c_while_the_model_loads_is_interrupted_130(
     """typer turns a KeyboardInterrupt inside a command into a silent exit 130; ours says so."""
     from test_train_e2e import make_config
 
-    from mlx_grpo.train import trainer
+    from mlx_grpo.models import init_from
 
     def interrupted_while_loading(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(trainer, "load_policy", interrupted_while_loading)
+    monkeypatch.setattr(init_from, "load_policy", interrupted_while_loading)
     assert main(["train", "-c", str(make_config(tmp_path, str(tiny_model_dir)))]) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "Traceback" not in err
