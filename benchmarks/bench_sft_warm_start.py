@@ -1,0 +1,174 @@
+"""SFT warm start + GRPO versus GRPO alone, at the same wall time, on SmolLM2-135M offline.
+
+Arm A trains configs/demo.yaml (GRPO + LoRA on builtin:arithmetic) for --steps steps. Arm B
+first runs `mlx-grpo sft` on 48 format rows written here from gold answers
+("a op b = c" then "<answer>c</answer>"), then GRPO from it (`model.init_from`) for as many
+steps as the time left after SFT allows at arm A's measured seconds per step. The base and
+both arms are evaluated greedily on problems phrased unlike the built-in stories, with the
+format instruction in the user message.
+
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0 \
+        nice python benchmarks/bench_sft_warm_start.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from common import machine
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [str(ROOT / ".venv/bin/mlx-grpo")]
+TAG = "Put the final number in <answer></answer> tags."
+OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+EVAL_FORMS = [
+    "Compute {a} {word} {b}. " + TAG,
+    "What number do you get from {a} {sym} {b}? " + TAG,
+    "Calculate the value of {a} {sym} {b}. " + TAG,
+    "If x = {a} {sym} {b}, what is x? " + TAG,
+]
+WORDS = {"+": "plus", "-": "minus", "*": "times"}
+SFT_FORMS = [
+    "{name} has {a} {item}. {name} gets {b} more {item}. How many {item} now?",
+    "There are {a} {item} in a bag and {b} are taken out. How many are left?",
+    "{name} buys {a} boxes with {b} {item} in each. How many {item} in all?",
+]
+
+
+def _operands(rng: random.Random, op: str) -> tuple[int, int]:
+    a, b = rng.randint(2, 20), rng.randint(2, 20)
+    if op == "*":
+        a, b = rng.randint(2, 9), rng.randint(2, 9)
+    return (max(a, b), min(a, b)) if op == "-" else (a, b)
+
+
+def eval_rows(n: int, seed: int) -> list[dict]:
+    """Held-out questions in a phrasing the training prompts never use."""
+    rng, rows = random.Random(seed), []
+    for i in range(n):
+        op = "+-*"[i % 3]
+        a, b = _operands(rng, op)
+        form = EVAL_FORMS[i % len(EVAL_FORMS)]
+        prompt = form.format(a=a, b=b, sym=op, word=WORDS[op])
+        rows.append({"prompt": prompt, "answer": str(OPS[op](a, b))})
+    return rows
+
+
+def sft_rows(n: int, seed: int) -> list[dict]:
+    """Story problems with completions built from the gold answer: the demo's format."""
+    rng, rows = random.Random(seed), []
+    names, items = ["Mia", "Leo", "Sam", "Ivy"], ["apples", "cards", "stones", "books"]
+    for i in range(n):
+        op = "+-*"[i % 3]
+        a, b = _operands(rng, op)
+        prompt = SFT_FORMS[i % 3].format(a=a, b=b, name=rng.choice(names), item=rng.choice(items))
+        c = OPS[op](a, b)
+        rows.append({"prompt": prompt, "completion": f"{a} {op} {b} = {c}\n<answer>{c}</answer>"})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def grpo_config(demo: dict, steps: int, name: str, init_from: str | None) -> dict:
+    cfg = json.loads(json.dumps(demo))
+    cfg["steps"], cfg["logging"]["run_name"] = steps, name
+    cfg["checkpoint"]["every"] = steps
+    cfg["schedule"]["warmup_steps"] = min(2, steps - 1)
+    if init_from:
+        cfg["model"]["init_from"] = init_from
+    return cfg
+
+
+def sft_config(demo: dict, data: Path, steps: int, name: str) -> dict:
+    d = demo["data"]
+    return {
+        "model": {"path": demo["model"]["path"]},
+        "lora": demo["lora"],
+        "optimizer": {"learning_rate": 1.0e-4, "max_grad_norm": 1.0},
+        "schedule": {"name": "cosine", "warmup_steps": 2},
+        "data": {
+            "train": str(data),
+            "eval_size": 8,
+            "template": d["template"],
+            "system_prompt": d["system_prompt"],
+            "few_shot": d["few_shot"],
+        },
+        "sft": {"max_length": 256},
+        "checkpoint": {"every": steps, "keep_last": 1},
+        "logging": {"output_dir": "runs", "run_name": name, "eval_every": steps},
+        "steps": steps,
+        "batch_size": 8,
+        "seed": 0,
+    }
+
+
+def run_cli(args: list[str]) -> float:
+    """Run one CLI command from the repo root; return its wall time."""
+    start = time.perf_counter()
+    print("$ mlx-grpo " + " ".join(args), flush=True)
+    subprocess.run(CLI + args, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def train(cfg: dict, tmp: Path, cmd: str) -> float:
+    path = tmp / f"{cfg['logging']['run_name']}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return run_cli([cmd, "-c", str(path), "--force"] if cmd == "train" else [cmd, "-c", str(path)])
+
+
+def evaluate(run: str, step: str, data: Path, out: Path) -> dict:
+    run_cli(
+        ["eval", "--run", run, "--step", step, "--data", str(data), "--temp", "0"]
+        + ["--template", "chat", "--out", str(out)]
+    )
+    return json.loads(out.read_text())["summary"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--steps", type=int, default=8, help="GRPO steps of arm A")
+    ap.add_argument("--sft-steps", type=int, default=12)
+    ap.add_argument("--n-eval", type=int, default=36)
+    args = ap.parse_args()
+    demo = yaml.safe_load((ROOT / "configs/demo.yaml").read_text())
+    tag = time.strftime("%H%M%S")
+    a_name, s_name, b_name = f"ws-a-{tag}", f"ws-sft-{tag}", f"ws-b-{tag}"
+    with tempfile.TemporaryDirectory() as t:
+        tmp = Path(t)
+        write_jsonl(tmp / "sft.jsonl", sft_rows(48, seed=1))
+        write_jsonl(tmp / "eval.jsonl", eval_rows(args.n_eval, seed=2))
+        t_a = train(grpo_config(demo, args.steps, a_name, None), tmp, "train")
+        t_sft = train(sft_config(demo, tmp / "sft.jsonl", args.sft_steps, s_name), tmp, "sft")
+        b_steps = max(1, round((t_a - t_sft) / (t_a / args.steps)))
+        t_b = train(grpo_config(demo, b_steps, b_name, f"runs/{s_name}"), tmp, "train")
+        data = tmp / "eval.jsonl"
+        rows = [
+            ("base", "-", evaluate(f"runs/{a_name}", "base", data, tmp / "e0.json")),
+            (
+                f"A: GRPO {args.steps} steps",
+                f"{t_a:.0f}",
+                evaluate(f"runs/{a_name}", "latest", data, tmp / "e1.json"),
+            ),
+            (
+                f"B: SFT {args.sft_steps} + GRPO {b_steps}",
+                f"{t_sft:.0f} + {t_b:.0f}",
+                evaluate(f"runs/{b_name}", "latest", data, tmp / "e2.json"),
+            ),
+        ]
+    print(f"\n{machine()}; held-out n = {args.n_eval}, greedy\n")
+    print("| model | train wall s | accuracy (pass@1) | format |\n| --- | ---: | ---: | ---: |")
+    for label, wall, s in rows:
+        print(f"| {label} | {wall} | {s['pass@1']:.1%} | {s['format_rate']:.1%} |")
+
+
+if __name__ == "__main__":
+    main()
