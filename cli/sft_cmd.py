@@ -9,8 +9,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from mlx_grpo.errors import UserError
-
 if TYPE_CHECKING:  # the engine loads MLX and mlx-lm: only once the command runs
     from mlx_grpo.sft.trainer import SftTrainer
 
@@ -55,11 +53,9 @@ def sft(
     """Supervised fine-tuning (a warm start before GRPO)."""
     from mlx_grpo.sft.run import new_sft_run, resume_sft_run
     from mlx_grpo.sft.trainer import SftTrainer
+    from mlx_grpo.train.loop import check_config_or_resume
 
-    if config is None and resume is None:
-        raise UserError("give a config with --config FILE, or a run to continue with --resume DIR")
-    if config is not None and resume is not None:
-        raise UserError("--config and --resume exclude each other (a run keeps its own config)")
+    check_config_or_resume(config, resume)
     setup = resume_sft_run(resume, overrides) if resume else new_sft_run(config, overrides)
     console = Console()
     with console.status("loading model and data"):

@@ -9,8 +9,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from mlx_grpo.errors import UserError
-
 if TYPE_CHECKING:  # the engine loads MLX and mlx-lm: only once the command runs
     from mlx_grpo.train.trainer import Trainer
 
@@ -53,13 +51,10 @@ def train(
 ) -> None:
     """Train a model with GRPO."""
     from mlx_grpo.plan.memory import check_before_training
-    from mlx_grpo.train.loop import new_run, resume_run
+    from mlx_grpo.train.loop import check_config_or_resume, new_run, resume_run
     from mlx_grpo.train.trainer import Trainer
 
-    if config is None and resume is None:
-        raise UserError("give a config with --config FILE, or a run to continue with --resume DIR")
-    if config is not None and resume is not None:
-        raise UserError("--config and --resume exclude each other (a run keeps its own config)")
+    check_config_or_resume(config, resume)
     setup = resume_run(resume, overrides) if resume else new_run(config, overrides)
     if not force:
         check_before_training(setup.cfg, memory)

@@ -24,8 +24,7 @@ from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
-import mlx.optimizers as optim
-from mlx.utils import tree_flatten, tree_map
+from mlx.utils import tree_map
 
 from mlx_grpo.data.examples import split_rows
 from mlx_grpo.errors import UserError
@@ -37,7 +36,7 @@ from mlx_grpo.sft.data import SftExample, build_sft_examples, load_sft_rows
 from mlx_grpo.sft.loss import completion_nll, completion_rows, rows_nll
 from mlx_grpo.train.batch import RowTokens
 from mlx_grpo.train.checkpoint import Checkpointed
-from mlx_grpo.train.optim import build_optimizer
+from mlx_grpo.train.optim import build_optimizer, clipped_step
 from mlx_grpo.train.trainer import StepOutput, step_seed
 
 
@@ -104,14 +103,9 @@ class SftTrainer(Checkpointed):
 
     def update(self, grads: Any) -> float:
         """Clip by global norm, apply AdamW; return the norm before clipping."""
-        max_norm = self.cfg.optimizer.max_grad_norm
-        if max_norm is not None:
-            grads, norm = optim.clip_grad_norm(grads, max_norm)
-        else:
-            norm = mx.sqrt(sum((g * g).sum() for _, g in tree_flatten(grads)))
-        self.optimizer.update(self.policy.model, grads)
-        mx.eval(self.policy.model.trainable_parameters(), self.optimizer.state)
-        return float(norm.item())
+        return clipped_step(
+            self.policy.model, self.optimizer, grads, self.cfg.optimizer.max_grad_norm
+        )
 
     def train_step(self) -> StepOutput:
         """One optimizer update on `batch_size` rows; its metrics line."""

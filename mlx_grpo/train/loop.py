@@ -56,6 +56,14 @@ class RunSetup:
 ConfigLoader = Callable[[Path | None, list[str]], Any]
 
 
+def check_config_or_resume(config: Path | None, resume: Path | None) -> None:
+    """A command starts a run from a config or continues one: exactly one of the two."""
+    if config is None and resume is None:
+        raise UserError("give a config with --config FILE, or a run to continue with --resume DIR")
+    if config is not None and resume is not None:
+        raise UserError("--config and --resume exclude each other (a run keeps its own config)")
+
+
 def new_run(
     config_path: Path | None,
     overrides: list[str],

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import mlx.core as mx
+import mlx.nn as nn
 import mlx.optimizers as optim
+from mlx.utils import tree_flatten
 
 from mlx_grpo.config import OptimizerConfig, ScheduleConfig
 
@@ -39,3 +42,17 @@ def build_optimizer(cfg: OptimizerConfig, sched: ScheduleConfig, total_updates: 
         eps=cfg.eps,
         weight_decay=cfg.weight_decay,
     )
+
+
+def clipped_step(
+    model: nn.Module, optimizer: optim.Optimizer, grads: Any, max_norm: float | None
+) -> float:
+    """Clip `grads` by global norm (when `max_norm` is set), apply one optimizer update and
+    evaluate it; return the norm before clipping."""
+    if max_norm is not None:
+        grads, norm = optim.clip_grad_norm(grads, max_norm)
+    else:
+        norm = mx.sqrt(sum((g * g).sum() for _, g in tree_flatten(grads)))
+    optimizer.update(model, grads)
+    mx.eval(model.trainable_parameters(), optimizer.state)
+    return float(norm.item())

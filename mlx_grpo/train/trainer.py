@@ -29,9 +29,8 @@ from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
-import mlx.optimizers as optim
 import numpy as np
-from mlx.utils import tree_flatten, tree_map
+from mlx.utils import tree_map
 
 from mlx_grpo import rewards as rw
 from mlx_grpo.config import TrainConfig
@@ -50,7 +49,7 @@ from mlx_grpo.train.objective import (
     grpo_loss,
     informative_groups,
 )
-from mlx_grpo.train.optim import build_optimizer
+from mlx_grpo.train.optim import build_optimizer, clipped_step
 from mlx_grpo.train.rollout import (
     RolloutBatch,
     decode_completions,
@@ -254,14 +253,10 @@ class Trainer(Checkpointed):
             del g  # only the running sum may outlive its micro-batch (one set, not two)
             stats.add({"policy_loss": value, **batch_stats})
             loss += value.item()
-        max_norm = self.cfg.optimizer.max_grad_norm
-        if max_norm is not None:
-            grads, norm = optim.clip_grad_norm(grads, max_norm)
-        else:
-            norm = mx.sqrt(sum((g * g).sum() for _, g in tree_flatten(grads)))
-        self.optimizer.update(self.policy.model, grads)
-        mx.eval(self.policy.model.trainable_parameters(), self.optimizer.state)
-        stats.grad_norms.append(float(norm.item()))
+        norm = clipped_step(
+            self.policy.model, self.optimizer, grads, self.cfg.optimizer.max_grad_norm
+        )
+        stats.grad_norms.append(norm)
         stats.losses.append(loss)
 
     def train_step(self) -> StepOutput:
