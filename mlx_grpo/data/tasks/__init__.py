@@ -4,22 +4,29 @@ A config names one as `builtin:arithmetic` or `builtin:countdown` (the lead's da
 decides the spelling); `generate_task(name, n, seed, difficulty)` returns its rows, each
 {"prompt": question, "answer": gold answer, ...extras}.
 
-| task       | rows carry                     | reward that checks it |
-|------------|--------------------------------|-----------------------|
-| arithmetic | prompt, answer, difficulty     | math_correct          |
-| countdown  | prompt, answer, numbers, target| countdown             |
+| task             | rows carry                                  | reward that checks it |
+|------------------|---------------------------------------------|-----------------------|
+| arithmetic       | prompt, answer, difficulty                  | math_correct          |
+| countdown        | prompt, answer, numbers, target             | countdown             |
+| c-functions      | prompt, answer (reference), language, tests | code_tests            |
+| cpp-functions    | the same functions in C++                   | code_tests            |
+| python-functions | the same functions in Python                | code_tests            |
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
-from mlx_grpo.data.tasks import arithmetic, countdown
+from mlx_grpo.data.tasks import arithmetic, countdown, functions
 from mlx_grpo.errors import UserError
 
 TASKS: dict[str, Callable[..., list[dict[str, object]]]] = {
     "arithmetic": arithmetic.generate,
     "countdown": countdown.generate,
+    "c-functions": functools.partial(functions.generate, language="c"),
+    "cpp-functions": functools.partial(functions.generate, language="cpp"),
+    "python-functions": functools.partial(functions.generate, language="python"),
 }
 DIFFICULTIES = (1, 2, 3, 4)
 
