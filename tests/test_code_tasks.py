@@ -101,3 +101,24 @@ def test_literals_escape_what_c_needs() -> None:
     assert c_string("a\nb") == '"a\\012b"'
     family = next(f for f in FAMILIES if f.name == "sum_array")
     assert c_test(family, ([],), 0) == "sum_array((const int[1]){0}, 0) == 0"
+
+
+def test_mac_code_config_rows_score_fully_with_their_references() -> None:
+    from pathlib import Path
+
+    from mlx_grpo.config import load_config
+    from mlx_grpo.data.examples import load_rows
+    from mlx_grpo.data.templates import CODE_SYSTEM
+    from mlx_grpo.rewards import build_rewards
+    from mlx_grpo.rewards import score as score_all
+
+    cfg = load_config(Path(__file__).parents[1] / "configs" / "code-c-qwen2.5-1.5b.yaml")
+    assert cfg.data.system_prompt == CODE_SYSTEM and cfg.logging.eval_reward == "code_tests"
+    rows = load_rows(cfg.data, cfg.seed)[:6]
+    assert len(load_rows(cfg.data, cfg.seed)) == cfg.data.num_examples
+    right = [f"Sure.\n```c\n{r['answer']}\n```" for r in rows]
+    extras = {key: [r[key] for r in rows] for key in ("language", "tests")}
+    out = score_all(build_rewards(cfg.rewards), [""] * 6, right, [""] * 6, extras)
+    assert out.per_function["code_tests"].tolist() == [1.0] * 6
+    assert out.per_function["code_block"].tolist() == [1.0] * 6
+    assert out.outcomes["code_tests"] == {"passed": 6}
