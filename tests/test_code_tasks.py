@@ -122,3 +122,34 @@ def test_mac_code_config_rows_score_fully_with_their_references() -> None:
     assert out.per_function["code_tests"].tolist() == [1.0] * 6
     assert out.per_function["code_block"].tolist() == [1.0] * 6
     assert out.outcomes["code_tests"] == {"passed": 6}
+
+
+@pytest.mark.e2e
+def test_train_cli_on_c_functions_logs_the_reward_and_its_outcomes(tmp_path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+    from conftest import read_metrics
+
+    cfg = {
+        "model": {"path": "builtin:tiny-qwen2"},
+        "lora": {"fine_tune_type": "full"},
+        "rollout": {"group_size": 4, "max_completion_length": 8, "max_prompt_length": 4096},
+        "data": {"train": "builtin:c-functions", "num_examples": 12, "difficulty": 2,
+                 "template": "plain", "eval_size": 2},
+        "rewards": [{"name": "code_tests", "params": {"timeout": 2.0}},
+                    {"name": "code_block", "weight": 0.1}],
+        "logging": {"output_dir": str(tmp_path / "runs"), "run_name": "r", "eval_every": 2,
+                    "eval_limit": 2, "eval_reward": "code_tests"},
+        "checkpoint": {"every": 100},
+        "steps": 2,
+        "batch_size": 2,
+    }  # fmt: skip
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert run_cli("train", "--config", tmp_path / "c.yaml") == 0
+    metrics = read_metrics(tmp_path / "runs" / "r")
+    assert [m["step"] for m in metrics] == [1, 2]
+    for line in metrics:
+        assert line["rewards/code_tests/errors"] == 0 and "rewards/code_tests/mean" in line
+        assert "rewards/code_block/mean" in line
+        outcomes = ("passed", "failed", "timeout", "compile_error", "no_code")
+        assert sum(line.get(f"rewards/code_tests/{k}", 0) for k in outcomes) == 8
+    assert metrics[1]["eval/pass@1"] == 0.0 and "eval/format_rate" in metrics[1]
