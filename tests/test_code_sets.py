@@ -163,3 +163,18 @@ def test_assert_expression() -> None:
     assert assert_expression("f(1) == 2", "w") == "f(1) == 2"
     with pytest.raises(UserError, match="not one assert"):
         assert_expression("x = 1", "w")
+
+
+def test_local_files_in_the_datasets_formats_load_as_code_rows(tmp_path) -> None:
+    from conftest import write_jsonl
+
+    from mlx_grpo.data.sources import read_rows
+
+    mbpp = read_rows(write_jsonl(tmp_path / "mbpp.jsonl", MBPP_FULL))
+    humaneval = read_rows(write_jsonl(tmp_path / "HumanEval.jsonl", HUMANEVAL))
+    assert [r["entry_point"] for r in mbpp + humaneval] == [
+        "remove_Occ", "root_of_product", "has_close_elements"]  # fmt: skip
+    assert run(mbpp + humaneval, [r["answer"] for r in mbpp + humaneval]) == [1.0] * 3
+    broken = write_jsonl(tmp_path / "bad.jsonl", [MBPP_FULL[0], {**MBPP_FULL[0], "test_list": "x"}])
+    with pytest.raises(UserError, match=r"bad.jsonl:2: MBPP field 'test_list' must be a list"):
+        read_rows(broken)

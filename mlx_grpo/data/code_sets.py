@@ -11,11 +11,15 @@ has one test that runs it on the entry point, so loops, helpers and assert messa
 `check` work unchanged (splitting its asserts into expressions would break on all of those).
 Names the prompt defines and the answer lacks (imports, helper functions) are added first,
 never replacing the answer's own. A problem passes when every assert in `check` holds.
+
+A local file in either format (no `answer` column) is recognized by its columns
+(`converter_for`), so a downloaded `mbpp.jsonl` or HumanEval `.jsonl` loads the same way.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from typing import Any
 
 from mlx_grpo.data.templates import render_code
@@ -120,3 +124,14 @@ def humaneval_row(where: str, raw: Any) -> dict[str, Any]:
         "entry_point": entry,
         "task_id": row.get("task_id"),
     }
+
+
+def converter_for(row: Any) -> Callable[[str, Any], dict[str, Any]] | None:
+    """mbpp_row or humaneval_row when a raw row has that dataset's columns (and no answer)."""
+    if not isinstance(row, dict) or "answer" in row:
+        return None
+    if {"code", "test_list"} <= row.keys() and ("text" in row or "prompt" in row):
+        return mbpp_row
+    if {"prompt", "test", "entry_point"} <= row.keys():
+        return humaneval_row
+    return None

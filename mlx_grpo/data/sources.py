@@ -13,6 +13,7 @@ datasets MBPP and HumanEval become Python rows with hidden `tests` (`code_sets`)
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -158,9 +159,19 @@ def normalize_rows(
 def read_rows(
     path: Path | str, *, prompt_field: str = "prompt", answer_field: str = "answer"
 ) -> list[dict[str, Any]]:
-    """Rows from a .jsonl, .json or .parquet file, normalized to "prompt" and "answer"."""
+    """Rows from a .jsonl, .json or .parquet file, normalized to "prompt" and "answer"
+    (a file in MBPP's or HumanEval's format, with the default fields: `code_sets` rows)."""
     path = Path(path)
-    return normalize_rows(file_records(path), prompt_field, answer_field, str(path))
+    records = file_records(path)
+    if (prompt_field, answer_field) == ("prompt", "answer"):
+        first = next(records, None)
+        if first is None:
+            raise UserError("no rows found", where=str(path))
+        records = itertools.chain([first], records)
+        convert = code_sets.converter_for(first[1])
+        if convert is not None:
+            return [convert(where, raw) for where, raw in records]
+    return normalize_rows(records, prompt_field, answer_field, str(path))
 
 
 def file_records(path: Path) -> Iterator[Record]:
