@@ -109,8 +109,8 @@ def evaluate(
     format_reward: RewardFn = r1_format_strict,
     pass_ks: tuple[int, ...] = (),
 ) -> EvalResult:
-    """Greedy pass@1 always; with samples n > 1 also mean@n and pass@k for each k of
-    `pass_ks` (default: k = n) from the n samples at the rollout's sampling.
+    """Greedy pass@1 always; with samples n > 1 also mean@n (the sampled pass@1) and pass@k
+    for each k > 1 of `pass_ks` (default: k = n) from the n samples at the rollout's sampling.
 
     `format_rate` is the share of completions `format_reward` scores above 0."""
     rollout = rollout or RolloutConfig()
@@ -132,7 +132,7 @@ def evaluate(
         for e, t, c in zip(examples, texts, correct)
     ]
     if samples > 1:
-        ks = tuple(k for k in pass_ks if 1 < k <= samples) or (samples,)
+        ks = tuple(k for k in pass_ks if 1 < k <= samples) if pass_ks else (samples,)
         correct = _sampled(model, tokenizer, examples, correctness, samples, rollout, batch_size)
         counts = [int(c.sum()) for c in correct]
         result.summary |= {f"pass@{k}": pass_at_k_mean(samples, counts, k) for k in ks}
