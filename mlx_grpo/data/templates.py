@@ -1,4 +1,5 @@
-"""Prompt templates that do not come from a tokenizer: the DeepSeek R1-Zero template.
+"""Prompt templates that do not come from a tokenizer: the DeepSeek R1-Zero template, and
+`render_code`, the request for one fenced block that ends every code task's prompt.
 
 Base models have no chat template, so training (`data.template: r1`) and `mlx-grpo chat`
 both frame a question with the R1-Zero prompt. A conversation of several turns keeps
