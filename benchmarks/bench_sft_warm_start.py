@@ -3,7 +3,9 @@
 Arm A trains configs/demo.yaml (GRPO + LoRA on builtin:arithmetic) for --steps steps. Arm B
 first runs `mlx-grpo sft` on 48 format rows written here from gold answers
 ("a op b = c" then "<answer>c</answer>"), then GRPO from it (`model.init_from`) for as many
-steps as the time left after SFT allows at arm A's measured seconds per step. The base and
+steps as the training time left after SFT allows at arm A's measured seconds per step.
+Training time is the sum of the runs' own per-step `step_s` (metrics.jsonl): model loading,
+conversion and the evaluations are outside it, in both arms alike. The base and
 both arms are evaluated greedily on problems phrased unlike the built-in stories, with the
 format instruction in the user message.
 
@@ -125,6 +127,12 @@ def train(cfg: dict, tmp: Path, cmd: str) -> float:
     return run_cli([cmd, "-c", str(path), "--force"] if cmd == "train" else [cmd, "-c", str(path)])
 
 
+def train_seconds(run: str) -> list[float]:
+    """The `step_s` of every step a run logged: its training time, load excluded."""
+    lines = (ROOT / run / "metrics.jsonl").read_text().splitlines()
+    return [float(json.loads(line)["step_s"]) for line in lines if '"step_s"' in line]
+
+
 def evaluate(run: str, step: str, data: Path, out: Path) -> dict:
     run_cli(
         ["eval", "--run", run, "--step", step, "--data", str(data), "--temp", "0"]
@@ -146,10 +154,13 @@ def main() -> None:
         tmp = Path(t)
         write_jsonl(tmp / "sft.jsonl", sft_rows(48, seed=1))
         write_jsonl(tmp / "eval.jsonl", eval_rows(args.n_eval, seed=2))
-        t_a = train(grpo_config(demo, args.steps, a_name, None), tmp, "train")
-        t_sft = train(sft_config(demo, tmp / "sft.jsonl", args.sft_steps, s_name), tmp, "sft")
-        b_steps = max(1, round((t_a - t_sft) / (t_a / args.steps)))
-        t_b = train(grpo_config(demo, b_steps, b_name, f"runs/{s_name}"), tmp, "train")
+        train(grpo_config(demo, args.steps, a_name, None), tmp, "train")
+        train(sft_config(demo, tmp / "sft.jsonl", args.sft_steps, s_name), tmp, "sft")
+        a_steps, sft_steps = train_seconds(f"runs/{a_name}"), train_seconds(f"runs/{s_name}")
+        t_a, t_sft = sum(a_steps), sum(sft_steps)
+        b_steps = max(1, round((t_a - t_sft) / (t_a / len(a_steps))))
+        train(grpo_config(demo, b_steps, b_name, f"runs/{s_name}"), tmp, "train")
+        t_b = sum(train_seconds(f"runs/{b_name}"))
         data = tmp / "eval.jsonl"
         rows = [
             ("base", "-", evaluate(f"runs/{a_name}", "base", data, tmp / "e0.json")),
@@ -165,7 +176,8 @@ def main() -> None:
             ),
         ]
     print(f"\n{machine()}; held-out n = {args.n_eval}, greedy\n")
-    print("| model | train wall s | accuracy (pass@1) | format |\n| --- | ---: | ---: | ---: |")
+    print("| model | training s (sum of step_s) | accuracy (pass@1) | format |")
+    print("| --- | ---: | ---: | ---: |")
     for label, wall, s in rows:
         print(f"| {label} | {wall} | {s['pass@1']:.1%} | {s['format_rate']:.1%} |")
 
