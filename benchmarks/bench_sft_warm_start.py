@@ -3,7 +3,11 @@
 Arm A trains configs/demo.yaml (GRPO + LoRA on builtin:arithmetic) for --steps steps. Arm B
 first runs `mlx-grpo sft` on 48 format rows written here from gold answers
 ("a op b = c" then "<answer>c</answer>"), then GRPO from it (`model.init_from`) for as many
-steps as the time left after SFT allows at arm A's measured seconds per step. The base and
+steps as the training time left after SFT allows at arm A's measured seconds per step.
+Training time is the sum of the runs' own per-step timings in metrics.jsonl (SFT: `step_s`;
+GRPO: `rollout_s + reward_s + batch_s + update_s`): model loading, conversion and the
+evaluations are outside it, in both arms alike. `--reuse TAG` keeps runs of an earlier
+invocation (runs/ws-*-TAG) instead of training them again. The base and
 both arms are evaluated greedily on problems phrased unlike the built-in stories, with the
 format instruction in the user message.
 
@@ -119,10 +123,22 @@ def run_cli(args: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def train(cfg: dict, tmp: Path, cmd: str) -> float:
+def train(cfg: dict, tmp: Path, cmd: str, reuse: bool = False) -> float:
+    if reuse and (ROOT / "runs" / cfg["logging"]["run_name"] / "metrics.jsonl").exists():
+        return 0.0
     path = tmp / f"{cfg['logging']['run_name']}.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return run_cli([cmd, "-c", str(path), "--force"] if cmd == "train" else [cmd, "-c", str(path)])
+
+
+STEP_TIMES = ("step_s", "rollout_s", "reward_s", "batch_s", "update_s")
+
+
+def train_seconds(run: str) -> list[float]:
+    """Seconds of every step a run logged (its own timings): training time, load excluded."""
+    lines = (ROOT / run / "metrics.jsonl").read_text().splitlines()
+    steps = [json.loads(line) for line in lines if '"step"' in line]
+    return [sum(float(m.get(k, 0.0)) for k in STEP_TIMES) for m in steps if "loss" in m]
 
 
 def evaluate(run: str, step: str, data: Path, out: Path) -> dict:
@@ -138,18 +154,23 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8, help="GRPO steps of arm A")
     ap.add_argument("--sft-steps", type=int, default=12)
     ap.add_argument("--n-eval", type=int, default=36)
+    ap.add_argument("--reuse", metavar="TAG", help="keep the runs runs/ws-*-TAG already trained")
     args = ap.parse_args()
     demo = yaml.safe_load((ROOT / "configs/demo.yaml").read_text())
-    tag = time.strftime("%H%M%S")
+    tag = args.reuse or time.strftime("%H%M%S")
     a_name, s_name, b_name = f"ws-a-{tag}", f"ws-sft-{tag}", f"ws-b-{tag}"
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         write_jsonl(tmp / "sft.jsonl", sft_rows(48, seed=1))
         write_jsonl(tmp / "eval.jsonl", eval_rows(args.n_eval, seed=2))
-        t_a = train(grpo_config(demo, args.steps, a_name, None), tmp, "train")
-        t_sft = train(sft_config(demo, tmp / "sft.jsonl", args.sft_steps, s_name), tmp, "sft")
-        b_steps = max(1, round((t_a - t_sft) / (t_a / args.steps)))
-        t_b = train(grpo_config(demo, b_steps, b_name, f"runs/{s_name}"), tmp, "train")
+        train(grpo_config(demo, args.steps, a_name, None), tmp, "train", bool(args.reuse))
+        sft = sft_config(demo, tmp / "sft.jsonl", args.sft_steps, s_name)
+        train(sft, tmp, "sft", bool(args.reuse))
+        a_steps, sft_steps = train_seconds(f"runs/{a_name}"), train_seconds(f"runs/{s_name}")
+        t_a, t_sft = sum(a_steps), sum(sft_steps)
+        b_steps = max(1, round((t_a - t_sft) / (t_a / len(a_steps))))
+        train(grpo_config(demo, b_steps, b_name, f"runs/{s_name}"), tmp, "train", bool(args.reuse))
+        t_b = sum(train_seconds(f"runs/{b_name}"))
         data = tmp / "eval.jsonl"
         rows = [
             ("base", "-", evaluate(f"runs/{a_name}", "base", data, tmp / "e0.json")),
@@ -165,7 +186,8 @@ def main() -> None:
             ),
         ]
     print(f"\n{machine()}; held-out n = {args.n_eval}, greedy\n")
-    print("| model | train wall s | accuracy (pass@1) | format |\n| --- | ---: | ---: | ---: |")
+    print("| model | training s (sum of step_s) | accuracy (pass@1) | format |")
+    print("| --- | ---: | ---: | ---: |")
     for label, wall, s in rows:
         print(f"| {label} | {wall} | {s['pass@1']:.1%} | {s['format_rate']:.1%} |")
 
