@@ -22,6 +22,7 @@ from mlx_grpo.rewards.format import answer_tag, r1_format_graded, r1_format_stri
 from mlx_grpo.rewards.inputs import ENGINE_EXTRAS
 from mlx_grpo.rewards.math import math_correct
 from mlx_grpo.rewards.shaping import cosine_length, overlong_punishment, repetition_penalty
+from mlx_grpo.rewards.test_generation import test_generation
 
 REGISTRY: dict[str, Callable[..., list[float | None]]] = {
     "exact_number": exact_number,
@@ -35,6 +36,7 @@ REGISTRY: dict[str, Callable[..., list[float | None]]] = {
     "cosine_length": cosine_length,
     "repetition": repetition_penalty,
     "code_tests": code_tests,
+    "test_generation": test_generation,
 }
 
 # Extras the engine fills in itself (`inputs.EngineExtras`); a config cannot set them.
