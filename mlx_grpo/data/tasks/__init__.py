@@ -8,18 +8,21 @@ decides the spelling); `generate_task(name, n, seed, difficulty)` returns its ro
 |------------|--------------------------------|-----------------------|
 | arithmetic | prompt, answer, difficulty     | math_correct          |
 | countdown  | prompt, answer, numbers, target| countdown             |
+| c-tests, python-tests | prompt, answer, language, reference, mutants | test_generation |
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from mlx_grpo.data.tasks import arithmetic, countdown
+from mlx_grpo.data.tasks import arithmetic, countdown, mutants
 from mlx_grpo.errors import UserError
 
 TASKS: dict[str, Callable[..., list[dict[str, object]]]] = {
     "arithmetic": arithmetic.generate,
     "countdown": countdown.generate,
+    "c-tests": mutants.generate_c,
+    "python-tests": mutants.generate_python,
 }
 DIFFICULTIES = (1, 2, 3, 4)
 
