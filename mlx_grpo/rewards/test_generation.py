@@ -157,7 +157,12 @@ def test_generation(
 ) -> list[float]:
     """Valid fraction x mutants killed for each completion's doctest lines (module doc)."""
     rows = _rows(len(completions), default_language, extras)
-    limits = jail.Limits(wall_s=timeout, cpu_s=max(1, int(timeout + 1)), memory_mb=memory_mb)
+    limits = jail.Limits(
+        wall_s=timeout,
+        cpu_s=max(1, int(timeout + 1)),
+        memory_mb=memory_mb,
+        nice=jail.MODEL_NICENESS,
+    )
     settings = Settings(limits, test_timeout, strict, valid_exponent, kill_exponent)
     width = workers or max(4, 4 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=width) as pool:

@@ -1,0 +1,121 @@
+"""Programs per second of the rewards that run code, on 32 C completions per call.
+
+1. `code_tests`: 32 distinct C answers (`int add(int, int)`, each with its own constant, 3
+   hidden tests), one compile and one run each. Then the same batch with a quarter hostile:
+   2 endless loops, 2 fork bombs, 2 10 GB allocations touched page by page, 2 endless
+   printers (8 of 32).
+2. `test_generation`: 32 distinct doctest answers (4 tests each) for one C row with 3 mutants:
+   a program for the reference and one per mutant (4 programs per answer). Then a quarter
+   hostile: tests with an endless loop, a fork bomb, a 10 GB allocation, endless printing
+   (invalid on the reference, so their mutants never run).
+
+Each batch is one reward call with `timeout` 2 s per program (test_generation: 0.5 s per
+test); the answers are new each repeat (a salt), so no compile is a cache hit; best of 3.
+The target: a hostile quarter slows the batch by no more than one time limit (2 s).
+Run from the repository root: `nice .venv/bin/python benchmarks/bench_code_rewards.py`
+(about 3 minutes on 2 busy cores; name `code_tests` or `test_generation` to run one).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mlx_grpo.rewards import code, programs
+from mlx_grpo.rewards import test_generation as tg
+
+N, TIMEOUT, REPEATS = 32, 2.0, 3
+HOSTILE_C = [
+    "for (;;) {}",
+    "for (;;) fork();",
+    "char *p = malloc(10000000000UL); for (long i = 0; p && i < 10000000000L; i += 4096) p[i] = 1;",
+    'for (;;) puts("spam spam spam spam spam spam spam spam");',
+]
+C_REF = "int add(int a, int b) { return a + b; }"
+C_MUTANTS = [
+    "int add(int a, int b) { return a - b; }",
+    "int add(int a, int b) { return a + b + (a > 5); }",
+    "int add(int a, int b) { return a * b; }",
+]
+
+
+def code_batch(salt: int, hostile: bool) -> tuple[list[str], dict[str, Any]]:
+    answers = []
+    for i in range(N):
+        body = "return a + b;"
+        if hostile and i % 4 == 3:
+            body = HOSTILE_C[(i // 4) % 4] + " return a + b;"
+        answers.append(
+            "```c\n#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\n"
+            f"int add(int a, int b) {{ int salt = {salt * N + i}; (void)salt; {body} }}\n```"
+        )
+    tests = ["add(2, 3) == 5", "add(-1, 1) == 0", "add(0, 0) == 0"]
+    return answers, {"language": ["c"] * N, "tests": [tests] * N}
+
+
+def testgen_batch(salt: int, hostile: bool) -> tuple[list[str], dict[str, Any]]:
+    answers = []
+    for i in range(N):
+        k = salt * N + i
+        lines = [f">>> add({k}, 3)", str(k + 3), ">>> add(7, 1)", "8", ">>> add(2, 2)", "4"]
+        if hostile and i % 4 == 3:
+            lines += [f">>> ({{ {HOSTILE_C[(i // 4) % 4]} 1; }})", "1"]
+        else:
+            lines += [f">>> add(-{k}, 0)", str(-k)]
+        answers.append("```\n" + "\n".join(lines) + "\n```")
+    extras = {"language": ["c"] * N, "reference": [C_REF] * N, "mutants": [C_MUTANTS] * N}
+    return answers, extras
+
+
+def measure(
+    reward: Callable[..., list[float]],
+    batch: Callable[[int, bool], tuple[list[str], dict[str, Any]]],
+    hostile: bool,
+    params: dict[str, Any],
+    salt: int,
+) -> tuple[float, int, dict[str, int]]:
+    """Best wall seconds of REPEATS calls, programs run per call, outcome counts."""
+    best, programs_run, counts = float("inf"), 0, {}
+    for r in range(REPEATS):
+        completions, extras = batch(salt + r, hostile)
+        blank = [""] * N
+        before = programs.BINARIES.compiles
+        start = time.perf_counter()
+        reward(blank, completions, blank, **extras, **params)
+        best = min(best, time.perf_counter() - start)
+        compiled = programs.BINARIES.compiles - before
+        programs_run = compiled or N  # code_tests compiles each answer itself
+        counts = dict(reward.outcome_counts)  # type: ignore[attr-defined]
+    return best, programs_run, counts
+
+
+def main() -> None:
+    print(f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}, timeout {TIMEOUT:g} s per program")  # fmt: skip
+    cases = [
+        ("code_tests", code.code_tests, code_batch, {"timeout": TIMEOUT}),
+        ("test_generation", tg.test_generation, testgen_batch, {"timeout": TIMEOUT}),
+    ]
+    chosen = sys.argv[1:] or [name for name, *_ in cases]
+    for k, (name, reward, batch, params) in enumerate(cases):
+        if name not in chosen:
+            continue
+        walls = []
+        for hostile in (False, True):
+            salt = 1000 * (2 * k + hostile)
+            wall, runs, counts = measure(reward, batch, hostile, params, salt)
+            walls.append(wall)
+            label = "a quarter hostile" if hostile else "typical"
+            print(f"{name:16s} {label:18s} {runs:4d} programs in {wall:6.2f} s = "
+                  f"{runs / wall:6.1f} programs/s   {counts}")  # fmt: skip
+        extra = walls[1] - walls[0]
+        verdict = "met" if extra <= TIMEOUT else "NOT met"
+        print(f"{name:16s} hostile quarter adds {extra:+.2f} s (limit {TIMEOUT:g} s): {verdict}")
+
+
+if __name__ == "__main__":
+    main()
