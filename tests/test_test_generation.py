@@ -139,7 +139,8 @@ def test_parser_comparison_and_c_line_check() -> None:
     assert matches("0.3333333", "0.333333") and not matches("3", "3.0000001")
     assert matches("x  \n\n", "x") and not matches("1", "2") and matches("nan", "nan")
     assert c_safe('f("}", (int[]){1, 2})') and c_safe("a[1] // }")
-    for bad in ("1); }", "x /* ", '"open', "#define X", "a \\", "(1]"):
+    unsafe = ("1); }", "x /* ", '"open', "#define X", "a \\", "(1]", '({ __asm__("nop"); 1; })')
+    for bad in unsafe:
         assert not c_safe(bad), bad
 
 

@@ -13,12 +13,14 @@ exception line.
 
 `c_safe(source)` says whether a C/C++ test line stays inside the function it is pasted into:
 brackets balanced and never closed early, strings and comments closed, no preprocessor line,
-no line continuation. A test that fails it cannot inject code around the harness.
+no line continuation, no `asm`, `__attribute__` or `_Pragma`. A test that passes it cannot
+inject code around the harness.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import NamedTuple
 
 FENCE = "```"
@@ -27,6 +29,7 @@ TRACEBACK = "Traceback (most recent call last):"
 MAX_SOURCE_CHARS = 2000
 FLOAT_RTOL, FLOAT_ATOL = 1e-6, 1e-9
 OPEN, CLOSE = "([{", ")]}"
+UNSAFE_WORDS = re.compile(r"\b(?:asm|__asm|__asm__|__attribute__|_Pragma)\b")
 
 
 class Case(NamedTuple):
@@ -127,6 +130,8 @@ def matches(got: str, expected: str) -> bool:
 def c_safe(source: str) -> bool:
     """True when a C/C++ test line cannot reach outside the body it is pasted into."""
     if any(line.lstrip().startswith("#") or line.endswith("\\") for line in source.splitlines()):
+        return False
+    if UNSAFE_WORDS.search(source):  # inline assembly or attributes could add a constructor
         return False
     stack: list[str] = []
     state, i, n = "code", 0, len(source)
