@@ -6,7 +6,8 @@ A row carries `language` ("c", "cpp" or "python"; else the `default_language` pa
 answer's tests are `>>> expression` lines each followed by the text it prints (`doctests`).
 Each distinct (implementation, tests) pair is one sandboxed program that runs every test in
 its own forked child (`harness`, `programs`); binaries are cached by source hash and a group's
-duplicate answers run once; programs run concurrently in threads.
+duplicate answers run once; programs run concurrently in threads, every reference first,
+each answer's mutants as soon as its reference run ends.
 
 A test is valid when it passes on the reference. A mutant is killed when some valid test
 fails on it (a wrong value, a crash, a timeout). The score is
@@ -24,7 +25,7 @@ reference, or a C/C++ test line reaches outside its function), no_tests.
 from __future__ import annotations
 
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any, NamedTuple
 
 from mlx_grpo.rewards import jail, programs
@@ -102,20 +103,37 @@ class Pending(NamedTuple):
     mutants: list[Future[Verdict]]
 
 
-def _start(batch: Batch, row: Row, cases: list[Case]) -> Pending:
-    """Judge the tests on the reference; start the mutants' runs if they are to count."""
-    language, reference, mutants = row
+def _early(row: Row, cases: list[Case]) -> Pending | None:
+    """The outcome of an answer that needs no program (no tests, an unsafe C/C++ line)."""
     if not cases:
         return Pending("no_tests", 0.0, [])
-    if not _safe(language, cases):
+    if not _safe(row[0], cases):
         return Pending("compile_error", 0.0, [])
-    verdict = batch.submit((language, reference, tuple(cases))).result()
+    return None
+
+
+def _after_reference(batch: Batch, row: Row, cases: list[Case], verdict: Verdict) -> Pending:
+    """Judge the tests on the reference; start the mutants' runs if they are to count."""
+    language, _, mutants = row
     outcome = _outcome(verdict)
     valid = tuple(c for c, ok in zip(cases, verdict.passed, strict=True) if ok)
     if not valid or (batch.settings.strict and outcome != "valid"):
         return Pending(outcome, 0.0, [])
     runs = [batch.submit((language, m, valid)) for m in mutants]
     return Pending(outcome, len(valid) / len(cases), runs)
+
+
+def _start_all(batch: Batch, rows: list[Row], parsed: list[list[Case]]) -> list[Pending]:
+    """Every reference run starts at once; each answer's mutants start as its reference ends."""
+    started: list[Pending | None] = [_early(row, cases) for row, cases in zip(rows, parsed)]
+    waiting: dict[Future[Verdict], list[int]] = {}
+    for i, (row, cases) in enumerate(zip(rows, parsed, strict=True)):
+        if started[i] is None:
+            waiting.setdefault(batch.submit((row[0], row[1], tuple(cases))), []).append(i)
+    for future in as_completed(waiting):
+        for i in waiting[future]:
+            started[i] = _after_reference(batch, rows[i], parsed[i], future.result())
+    return [p for p in started if p is not None]
 
 
 def _finish(pending: Pending, settings: Settings, n_mutants: int) -> float:
@@ -167,11 +185,7 @@ def test_generation(
     width = workers or max(4, 4 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=width) as pool:
         batch = Batch(pool, settings)
-        parsed = [parse(c, max_tests) for c in completions]
-        for row, cases in zip(rows, parsed, strict=True):  # every reference run starts first
-            if cases and _safe(row[0], cases):
-                batch.submit((row[0], row[1], tuple(cases)))
-        started = [_start(batch, row, cases) for row, cases in zip(rows, parsed)]
+        started = _start_all(batch, rows, [parse(c, max_tests) for c in completions])
         scores = [_finish(p, settings, len(row[2])) for p, row in zip(started, rows)]
     LAST_COUNTS.clear()
     for pending in started:
