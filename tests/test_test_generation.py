@@ -130,6 +130,19 @@ def test_config_entry_counts_outcomes_and_rejects_bad_input() -> None:
         build_rewards([RewardSpec(name="test_generation", params={"max_test": 8})])
 
 
+def test_bad_params_and_a_missing_compiler_fail_at_config_time(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    for params, message in [
+        ({"timeout": 0}, "timeout must be a number > 0"),
+        ({"kill_exponent": -1}, "kill_exponent must be a number >= 0"),
+        ({"default_language": "rust"}, "default_language must be one of c, cpp, python"),
+    ]:
+        with pytest.raises(UserError, match=message):
+            build_rewards([RewardSpec(name="test_generation", params=params)])
+    monkeypatch.setitem(tg.TOOLS, "cpp", "no-such-compiler")
+    with pytest.raises(UserError, match="cpp needs `no-such-compiler`"):
+        build_rewards([RewardSpec(name="test_generation", params={"default_language": "cpp"})])
+
+
 def test_parser_comparison_and_c_line_check() -> None:
     text = "think: >>> f(0)\n0\n```\n>>> f(1)\n2\n>>> g(\n... 3)\n4\n5\n\n>>> h()\n```"
     cases = parse(text)

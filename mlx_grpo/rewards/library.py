@@ -56,8 +56,12 @@ def bind_params(
     """`functools.partial(fn, **params)`, with a UserError naming any unknown parameter.
 
     Built-in rewards only take the parameters they declare; a custom function with
-    `**extras` may receive any.
+    `**extras` may receive any. A built-in reward's `check_params(params)` attribute, where it
+    has one, checks the values too (raising UserError) before any model loads.
     """
+    check = getattr(fn, "check_params", None)  # a reward's own checks of its values
+    if callable(check) and fn in REGISTRY.values():
+        check(dict(params or {}))
     if not params:
         return fn
     known = parameter_names(fn)

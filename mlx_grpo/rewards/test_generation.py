@@ -25,14 +25,19 @@ reference, or a C/C++ test line reaches outside its function), no_tests.
 from __future__ import annotations
 
 import os
+import shutil
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any, NamedTuple
 
+from mlx_grpo.errors import UserError
 from mlx_grpo.rewards import jail, programs
 from mlx_grpo.rewards.doctests import Case, c_safe, matches, parse
 from mlx_grpo.rewards.harness import program, results
 
 LANGUAGES = ("c", "cpp", "python")
+TOOLS = {"c": "cc", "cpp": "c++", "python": "python3"}  # looked up on the sandbox's PATH
+POSITIVE = ("timeout", "test_timeout", "memory_mb", "max_tests")
+NON_NEGATIVE = ("valid_exponent", "kill_exponent", "workers")
 LAST_COUNTS: dict[str, int] = {}
 Key = tuple[str, str, tuple[Case, ...]]
 Row = tuple[str, str, list[str]]  # language, reference, mutants
@@ -193,5 +198,29 @@ def test_generation(
     return scores
 
 
+def check_params(params: dict[str, Any]) -> None:
+    """Config-time checks: numbers in range, a known default language whose tool is installed."""
+    for name, value in params.items():
+        low = 0 if name in POSITIVE else None if name not in NON_NEGATIVE else -1
+        if low is not None and (not isinstance(value, (int, float)) or value <= low):
+            bound = "> 0" if low == 0 else ">= 0"
+            raise UserError(
+                f"reward test_generation: {name} must be a number {bound}, not {value!r}"
+            )
+    language = params.get("default_language", "c")
+    if language not in LANGUAGES:
+        raise UserError(
+            f"reward test_generation: default_language must be one of {', '.join(LANGUAGES)}, "
+            f"not {language!r}"
+        )
+    tool = TOOLS[language]
+    if shutil.which(tool, path=jail.SAFE_PATH) is None:
+        raise UserError(
+            f"reward test_generation: {language} needs `{tool}` on {jail.SAFE_PATH} (install a "
+            "compiler: the Xcode command line tools on a Mac, gcc on Linux)"
+        )
+
+
+test_generation.check_params = check_params  # type: ignore[attr-defined]  # library.bind_params
 test_generation.outcome_counts = LAST_COUNTS  # type: ignore[attr-defined]  # read by rewards.score
 test_generation.default_timeout = 600.0  # type: ignore[attr-defined]  # a whole batch of programs
