@@ -8,7 +8,7 @@ import pytest
 from mlx_grpo.config import RewardSpec
 from mlx_grpo.data.tasks import generate_task, mutants
 from mlx_grpo.errors import UserError
-from mlx_grpo.rewards import build_rewards, programs, score
+from mlx_grpo.rewards import build_rewards, harness, jail, programs, score
 from mlx_grpo.rewards import test_generation as tg
 from mlx_grpo.rewards.doctests import c_safe, matches, parse
 
@@ -115,6 +115,22 @@ def test_lenient_mode_exponents_duplicates_and_the_binary_cache() -> None:
     assert programs.BINARIES.compiles == before + 3  # the reference and two mutants, once
     assert run([good], "c", C_REF, C_MUTANTS) == [1.0]
     assert programs.BINARIES.compiles == before + 3  # cached by source hash
+
+
+def test_cache_evicts_oldest_and_recompiles_a_binary_gone_mid_run() -> None:
+    cache = programs.BinaryCache(max_entries=1)
+    first = harness.program("c", C_REF, parse(block(">>> add(1, 2)", "3")), 0.5)
+    second = harness.program("c", C_REF, parse(block(">>> add(2, 2)", "4")), 0.5)
+    path = cache.build(first)
+    assert path is not None and path.exists()
+    cache.build(second)
+    assert not path.exists() and len(cache.entries) == 1  # the oldest went
+    gone = cache.build(second)
+    assert gone is not None
+    gone.unlink()  # as if evicted between build and copy
+    ran = programs.run(second, jail.Limits(), cache)
+    assert ran.finished is not None and cache.compiles == 3
+    assert harness.results(ran.finished.stdout, ran.tag, 1) == [("ok", "4\n")]
 
 
 def test_config_entry_counts_outcomes_and_rejects_bad_input() -> None:

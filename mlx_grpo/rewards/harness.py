@@ -3,11 +3,12 @@
 One program holds the implementation and all the tests. Its `main` runs each test in a forked
 child (own process group, stdout a pipe, a time limit per test, output capped), then prints
 one line per test: `TAG i STATUS HEX`, STATUS one of ok, crash, timeout, overflow, error, HEX
-the bytes the test printed. TAG is random per run and reaches the program only through a
-file that `main` reads and deletes before the first test; children wipe it, the parent writes
-its lines with `write(2)` (no stdio buffer holds them) and on Linux makes itself undumpable,
-so a test's code can neither read the tag nor reach the parent's stdout. The sources are not
-in the directory a program runs in (binaries run from a cache; Python deletes its files).
+the bytes the test printed (ok only). TAG is random per run and reaches the program only
+through a file that `main` reads and deletes before the first test; children wipe it, the
+parent writes its lines with `write(2)` (no stdio buffer holds them) and on Linux makes
+itself undumpable, so a test's code can neither read the tag nor reach the parent's stdout.
+The sources are not in the directory a program runs in (binaries run from a cache; Python
+deletes its files).
 
 What a test prints (the convention the prompt states, `docs/code-rewards.md`):
 
@@ -34,6 +35,13 @@ from typing import NamedTuple
 from mlx_grpo.rewards.doctests import Case
 
 TEST_OUTPUT_CAP = 4096  # bytes one test may print before it counts as `overflow`
+
+
+def output_bytes(n_tests: int) -> int:
+    """Enough of a program's stdout to hold every result line (hex doubles the bytes)."""
+    return n_tests * (2 * TEST_OUTPUT_CAP + 64) + 4096
+
+
 STATUSES = ("ok", "crash", "timeout", "overflow", "error")
 
 POSIX_HEADERS = """#define _GNU_SOURCE
@@ -186,6 +194,7 @@ int main(void) {{
       if (!strcmp(status, "ok") && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) status = "crash";
     }}
     int k = snprintf(line, sizeof line, "%s %d %s ", tag, i, status);
+    if (strcmp(status, "ok")) len = 0;  /* only what passing runs printed matters */
     for (size_t j = 0; j < len; j++) k += snprintf(line + k, 3, "%02x", buf[j]);
     line[k++] = '\n';
     if (write(1, line, (size_t)k) < 0) return 4;
@@ -245,6 +254,7 @@ def run(ns, i, setup, source, spec, tag):
     _, st = os.waitpid(pid, 0)
     if status == "ok" and not (os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0):
         status = "crash"
+    data = data if status == "ok" else b""
     os.write(1, f"{tag} {i} {status} {data.hex()}\n".encode())
 
 def main():

@@ -2,10 +2,11 @@
 
 `BINARIES.build(program)` compiles a `harness.Program` once per distinct (command, sources)
 in a `jail.workdir()` and keeps the binary in a private cache folder (removed at exit, oldest
-entries dropped past `MAX_ENTRIES`); a failed compile is cached too. Two threads asking for
-the same source wait on one compile. `run(program, limits)` copies the binary (or, for
-Python, the files) into a fresh work dir holding nothing else, writes the run's random tag
-there, and runs it in the jail. Sources never sit beside a running program.
+entries dropped past `MAX_ENTRIES`; one evicted while a run copies it is compiled again); a
+failed compile is cached too. Two threads asking for the same source wait on one compile.
+`run(program, limits)` copies the binary (or, for Python, the files) into a fresh work dir
+holding nothing else, writes the run's random tag there, and runs it in the jail. Sources
+never sit beside a running program.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mlx_grpo.rewards import jail
 from mlx_grpo.rewards.harness import Program
 
 COMPILE = jail.Limits(wall_s=30.0, cpu_s=20, memory_mb=2048, file_mb=64)
-MAX_ENTRIES = 512
+MAX_ENTRIES = 4096  # binaries of about 20 KB
 
 
 class Ran(NamedTuple):
@@ -51,16 +52,20 @@ class BinaryCache:
             atexit.register(shutil.rmtree, self.folder, True)
         return self.folder
 
-    def build(self, program: Program) -> Path | None:
-        """The binary of `program` (compiled now, or from the cache); None if it fails."""
+    def build(self, program: Program, fresh: bool = False) -> Path | None:
+        """The binary of `program` (compiled now, or from the cache); None if it fails.
+        `fresh`: compile again even if cached (its file was evicted while in use)."""
         assert program.compile is not None
         key = hashlib.sha256(repr((program.compile, sorted(program.files.items()))).encode())
         digest = key.hexdigest()
         with self.lock:
+            if fresh:
+                self.entries.pop(digest, None)
             future, mine = self.entries.get(digest), False
             if future is None:
                 future, mine = Future(), True
                 self.entries[digest] = future
+                self.compiles += 1
                 self._evict()
             self.entries.move_to_end(digest)
         if mine:
@@ -71,7 +76,6 @@ class BinaryCache:
         return future.result()
 
     def _compile(self, program: Program, target: Path) -> Path | None:
-        self.compiles += 1
         with jail.workdir() as cwd:
             for name, text in program.files.items():
                 (cwd / name).write_text(text)
@@ -101,7 +105,13 @@ def run(program: Program, limits: jail.Limits, cache: BinaryCache = BINARIES) ->
         return Ran(None, tag)
     with jail.workdir() as cwd:
         if binary is not None:
-            shutil.copy(binary, cwd / "prog")
+            try:
+                shutil.copy(binary, cwd / "prog")
+            except FileNotFoundError:  # evicted by another thread meanwhile
+                binary = cache.build(program, fresh=True)
+                if binary is None:
+                    return Ran(None, tag)
+                shutil.copy(binary, cwd / "prog")
         else:
             for name, text in program.files.items():
                 (cwd / name).write_text(text)

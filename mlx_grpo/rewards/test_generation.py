@@ -30,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any, NamedTuple
 
 from mlx_grpo.errors import UserError
-from mlx_grpo.rewards import jail, programs
+from mlx_grpo.rewards import harness, jail, programs
 from mlx_grpo.rewards.doctests import Case, c_safe, matches, parse
 from mlx_grpo.rewards.harness import program, results
 
@@ -185,6 +185,7 @@ def test_generation(
         cpu_s=max(1, int(timeout + 1)),
         memory_mb=memory_mb,
         nice=jail.MODEL_NICENESS,
+        output_bytes=harness.output_bytes(max_tests),
     )
     settings = Settings(limits, test_timeout, strict, valid_exponent, kill_exponent)
     width = workers or max(4, 4 * (os.cpu_count() or 1))
