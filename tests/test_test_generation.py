@@ -95,8 +95,17 @@ def test_cpp_overloads_and_python_doctest_rules() -> None:
     )  # fmt: skip
     endless = block(">>> add(2, 3)", "5", ">>> while True: pass", "1")
     leave = block(">>> import os; os._exit(0)", "1")
-    assert run([good, endless, leave], "python", PY_REF, PY_MUTANTS) == [1.0, 0.0, 0.0]
-    assert tg.LAST_COUNTS == {"valid": 1, "timeout": 1, "invalid": 1}
+    flood = block('>>> print("x" * 10**7)', "x")
+    scores = run([good, endless, leave, flood], "python", PY_REF, PY_MUTANTS)
+    assert scores == [1.0, 0.0, 0.0, 0.0]
+    assert tg.LAST_COUNTS == {"valid": 1, "timeout": 1, "invalid": 2}
+
+
+def test_a_mutant_that_hangs_or_crashes_is_killed() -> None:
+    ref = "int tri(int n) { int s = 0; while (n > 0) { s += n; n--; } return s; }"
+    hangs = ref.replace("n--", "n++")  # never ends for n > 0
+    crashes = ref.replace("return s;", "if (n == 0 && s == 6) *(volatile int *)0 = 1; return s;")
+    assert run([block(">>> tri(3)", "6")], "c", ref, [hangs, crashes], test_timeout=0.3) == [1.0]
 
 
 def test_forged_result_lines_do_not_count() -> None:
