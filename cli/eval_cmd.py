@@ -24,7 +24,11 @@ HELP = (
     "  mlx-grpo eval --run runs/demo --data held-out --temp 0      (the demo's 'after')\n"
     "  mlx-grpo eval --run runs/demo --step base --data held-out   (its 'before')\n"
     "  mlx-grpo eval -m builtin:tiny-qwen2 --data builtin:arithmetic --limit 32\n"
-    "  mlx-grpo eval -m ./model --data test.jsonl --reward countdown --template r1"
+    "  mlx-grpo eval -m ./model --data test.jsonl --reward countdown --template r1\n"
+    "  mlx-grpo eval --run runs/code --data builtin:c-functions --samples 10 --pass-k 1,5,10\n\n"
+    "Code rows (hidden `tests`: builtin:c-functions, MBPP, HumanEval) are judged by code_tests: "
+    "solved only when every test passes; pass@k is Chen et al.'s unbiased estimator from the "
+    "--samples n completions per problem."
 )
 
 
@@ -39,6 +43,9 @@ def eval_command(
     split: str = typer.Option("test", "--split", help="Hub split."),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="First n problems only."),
     samples: int = typer.Option(1, "--samples", "-k", min=1, help="Samples for pass@k/mean@k."),
+    pass_k: str | None = typer.Option(
+        None, "--pass-k", help="Comma-separated k for pass@k from the samples [default: k = n]."
+    ),
     temp: float = typer.Option(1.0, "--temp", min=0.0, help="Temperature of the k samples."),
     max_tokens: int | None = typer.Option(
         None, "--max-tokens", min=1, help="Longest completion [default: the run's, else 512]."
@@ -46,10 +53,15 @@ def eval_command(
     template: str = typer.Option("auto", "--template", help="auto | chat | r1 | plain."),
     system: str | None = typer.Option(None, "--system", help="System prompt (chat template)."),
     reward: str = typer.Option(
-        "math_correct", "--reward", help="What counts as correct (with the run's params for it)."
+        "auto",
+        "--reward",
+        help="What counts as correct, with the run's params for it (auto: code_tests for rows "
+        "with hidden tests, else math_correct).",
     ),
     format_reward: str = typer.Option(
-        "auto", "--format-reward", help="Format check (auto: answer_tag if the run used it)."
+        "auto",
+        "--format-reward",
+        help="Format check (auto: code_block for code rows, answer_tag if the run used it).",
     ),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Prompts decoded at once."),
     out: Path | None = typer.Option(None, "--out", "-o", help="JSON results file."),
@@ -59,15 +71,16 @@ def eval_command(
     import mlx.core as mx
 
     from mlx_grpo.infer import held_out
-    from mlx_grpo.infer.evaluate import evaluate
-    from mlx_grpo.rewards import resolve_reward
+    from mlx_grpo.infer.evaluate import AUTO, evaluate
 
     run_cfg = held_out.run_config(run)
-    correctness = resolve_reward(reward, held_out.reward_params(run_cfg, reward))
-    fmt = resolve_reward(held_out.format_reward_name(run_cfg, format_reward))
+    ks = _pass_ks(pass_k, samples)
+    if reward != AUTO:  # a wrong name fails before the model loads
+        _judges(run_cfg, reward, format_reward, [])
     rows = held_out.held_out_rows(run_cfg) if data == held_out.HELD_OUT else None
     loaded = model_flags.load_from_flags(model, adapter, run, step)
     examples = _examples(loaded, data, split, limit, template, system, seed, rows)
+    correctness, fmt = _judges(run_cfg, reward, format_reward, examples)
     mx.random.seed(seed)
     rollout = _rollout(temp, max_tokens, run_cfg)
     console = Console()
@@ -81,11 +94,40 @@ def eval_command(
             rollout=rollout,
             batch_size=batch_size,
             format_reward=fmt,
+            pass_ks=ks,
         )
     console.print(_table(result.summary, loaded.source.label, data, len(examples)))
     path = out or Path("evals") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}.json"
     _write(path, loaded.source.label, data, result)
     console.print(f"results: {escape(str(path))}")
+
+
+def _pass_ks(flag: str | None, samples: int) -> tuple[int, ...]:
+    """--pass-k "1,5,10" as numbers, each between 1 and --samples."""
+    from mlx_grpo.errors import UserError
+
+    if not flag:
+        return ()
+    try:
+        ks = tuple(int(part) for part in flag.split(","))
+    except ValueError:
+        raise UserError(f"expected numbers like 1,5,10, not {flag!r}", where="--pass-k") from None
+    if any(not 1 <= k <= samples for k in ks):
+        raise UserError(f"each k must be between 1 and --samples ({samples})", where="--pass-k")
+    return ks
+
+
+def _judges(run_cfg: Any, reward: str, format_flag: str, examples: list[Any]) -> tuple[Any, Any]:
+    """(correctness, format) rewards; code rows default to code_tests and code_block."""
+    from mlx_grpo.infer import held_out
+    from mlx_grpo.infer.evaluate import AUTO, correctness_name, correctness_reward, is_code
+    from mlx_grpo.rewards import resolve_reward
+
+    name = correctness_name(reward, examples)
+    correctness = correctness_reward(name, held_out.reward_params(run_cfg, name))
+    code_rows = format_flag == AUTO and is_code(examples)
+    fmt_name = "code_block" if code_rows else held_out.format_reward_name(run_cfg, format_flag)
+    return correctness, resolve_reward(fmt_name)
 
 
 def _examples(

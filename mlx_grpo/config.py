@@ -118,7 +118,7 @@ class DataConfig:
     hub_config: str | None = None  # hub dataset config (preset for known datasets)
     prompt_field: str | None = None  # None: "prompt" for files, the preset's field for the hub
     answer_field: str | None = None
-    num_examples: int = 2000  # rows generated for builtin:arithmetic / builtin:countdown
+    num_examples: int = 2000  # rows generated for a builtin:<task> (arithmetic, c-functions, ...)
     difficulty: int = 1  # builtin task level, 1-4
     eval_size: int = 0  # rows held out (seeded) from train for evaluation
     template: Literal["chat", "r1", "plain", "custom"] = "chat"
@@ -156,7 +156,7 @@ class LoggingConfig:
     samples_per_step: int = 4  # completions written each time
     eval_every: int = 0  # greedy eval + emergence metrics every N steps (0: never)
     eval_limit: int = 32  # problems per eval: held-out rows (data.eval_size) or train canaries
-    eval_reward: str = "math_correct"  # what counts as a correct answer during eval
+    eval_reward: str = "math_correct"  # what counts as correct during eval (code_tests: all pass)
     report_to: list[str] = field(default_factory=list)  # tensorboard, wandb (extras); []: none
 
 

@@ -226,7 +226,9 @@ def test_plan_cli_exit_codes(tmp_path, run_cli, capsys):
 
 def test_shipped_configs_fit_the_device_in_their_header(monkeypatch):
     monkeypatch.setattr("mlx_grpo.plan.architecture._hub_cached_config", lambda repo: None)
-    configs = sorted(Path("configs").glob("qwen2.5-*.yaml"))
+    configs = sorted(
+        [*Path("configs").glob("qwen2.5-*.yaml"), *Path("configs").glob("code-*.yaml")]
+    )
     assert len(configs) >= 5
     for path in configs:
         device = next(

@@ -42,6 +42,8 @@ def test_the_block_runs_offline_and_writes_what_it_says(tmp_path: Path) -> None:
     assert len((tmp_path / "runs/quick/metrics.jsonl").read_text().splitlines()) == 2
     assert (tmp_path / "quick.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "quick-eval.json").read_text())["problems"] == 4
+    code_eval = json.loads((tmp_path / "code-eval.json").read_text())
+    assert code_eval["problems"] == 2 and "pass@2" in code_eval["summary"]  # judged by code_tests
     assert len((tmp_path / "answers.jsonl").read_text().splitlines()) == 2
     assert len((tmp_path / "sft.graded.jsonl").read_text().splitlines()) == 4  # all graded
     kept = [json.loads(x) for x in (tmp_path / "sft.jsonl").read_text().splitlines()]

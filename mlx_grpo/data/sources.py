@@ -7,17 +7,20 @@ become bare gold answers automatically: GSM8K's "... #### 42" gives "42" and MAT
 A bad row stops loading with a UserError naming `file:line` and what is wrong.
 
 Hub datasets (`hub_rows`) are fetched with huggingface_hub's file downloads, so they land
-in (and are reused from) its cache; offline, a clear UserError says what to do.
+in (and are reused from) its cache; offline, a clear UserError says what to do. The code
+datasets MBPP and HumanEval become Python rows with hidden `tests` (`code_sets`).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlx_grpo.data import code_sets
 from mlx_grpo.errors import UserError
 from mlx_grpo.rewards.math import last_boxed
 
@@ -156,9 +159,19 @@ def normalize_rows(
 def read_rows(
     path: Path | str, *, prompt_field: str = "prompt", answer_field: str = "answer"
 ) -> list[dict[str, Any]]:
-    """Rows from a .jsonl, .json or .parquet file, normalized to "prompt" and "answer"."""
+    """Rows from a .jsonl, .json or .parquet file, normalized to "prompt" and "answer"
+    (a file in MBPP's or HumanEval's format, with the default fields: `code_sets` rows)."""
     path = Path(path)
-    return normalize_rows(file_records(path), prompt_field, answer_field, str(path))
+    records = file_records(path)
+    if (prompt_field, answer_field) == ("prompt", "answer"):
+        first = next(records, None)
+        if first is None:
+            raise UserError("no rows found", where=str(path))
+        records = itertools.chain([first], records)
+        convert = code_sets.converter_for(first[1])
+        if convert is not None:
+            return [convert(where, raw) for where, raw in records]
+    return normalize_rows(records, prompt_field, answer_field, str(path))
 
 
 def file_records(path: Path) -> Iterator[Record]:
@@ -189,6 +202,8 @@ class HubPreset:
     answer_field: str
     config: str | None = None
     files: tuple[tuple[str, str], ...] = ()  # (split, file in the repo), so no listing needed
+    rows: Callable[[str, Any], dict[str, Any]] | None = None  # (where, raw row) -> row, if not
+    # the fields above (code datasets: `code_sets`)
 
 
 PRESETS = {
@@ -205,6 +220,23 @@ PRESETS = {
     # all 7,500 MATH train problems in data/ (the default config), one folder per subject beside
     # it; the gold answer is the last \boxed{} of "solution"
     "DigitalLearningGmbH/MATH-lighteval": HubPreset("problem", "solution"),
+    # code: Python rows with `tests` for code_tests (config full, or hub_config: sanitized)
+    "google-research-datasets/mbpp": HubPreset(
+        "text",
+        "code",
+        config="full",
+        files=tuple(
+            (split, f"full/{split}-00000-of-00001.parquet")
+            for split in ("train", "test", "validation", "prompt")
+        ),
+        rows=code_sets.mbpp_row,
+    ),
+    "openai/openai_humaneval": HubPreset(
+        "prompt",
+        "canonical_solution",
+        files=(("test", "openai_humaneval/test-00000-of-00001.parquet"),),
+        rows=code_sets.humaneval_row,
+    ),
 }
 DEFAULT_CONFIG_FOLDER = "data"  # where the hub keeps a dataset's default config
 
@@ -289,6 +321,13 @@ def hub_rows(
 ) -> list[dict[str, Any]]:
     """Rows of a hub dataset split, through huggingface_hub's cached file downloads."""
     preset = PRESETS.get(dataset_id)
+    if preset and preset.rows and not (prompt_field or answer_field):
+        paths = hub_paths(dataset_id, split, config)
+        convert = preset.rows
+        rows = [convert(where, raw) for path in paths for where, raw in file_records(path)]
+        if not rows:
+            raise UserError("no rows found", where=dataset_id)
+        return rows
     prompt_field = prompt_field or (preset.prompt_field if preset else "prompt")
     answer_field = answer_field or (preset.answer_field if preset else "answer")
     return [

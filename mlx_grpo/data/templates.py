@@ -1,4 +1,5 @@
-"""Prompt templates that do not come from a tokenizer: the DeepSeek R1-Zero template.
+"""Prompt templates that do not come from a tokenizer: the DeepSeek R1-Zero template, and
+`render_code`, the request for one fenced block that ends every code task's prompt.
 
 Base models have no chat template, so training (`data.template: r1`) and `mlx-grpo chat`
 both frame a question with the R1-Zero prompt. A conversation of several turns keeps
@@ -58,3 +59,31 @@ def render_plain_conversation(messages: Sequence[dict[str, Any]]) -> str:
         else:
             text += ("\n" if text else "") + message["content"]
     return text
+
+
+# ---------------------------------------------------------------- code tasks
+
+CODE_LANGUAGES = {"c": "C", "cpp": "C++", "python": "Python"}  # row language -> its name
+CODE_SYSTEM = (
+    "You are an expert programmer. Think briefly about the task, then give the complete code "
+    "in one fenced code block."
+)
+CODE_TEMPLATE = (
+    "{task}\n\nReply with the complete {name} code in one fenced code block that starts with "
+    "```{fence} and ends with ```, {rules}."
+)
+CODE_RULES = {
+    "c": "with every #include it needs and no main()",
+    "cpp": "with every #include it needs and no main()",
+    "python": "with every import it needs and no test code",
+}
+
+
+def render_code(task: str, language: str) -> str:
+    """A code task's prompt: the task, then the request for one fenced block of `language`
+    (c, cpp or python), which is where `code_tests` reads the answer's code from."""
+    if language not in CODE_LANGUAGES:
+        raise ValueError(f"language must be one of {sorted(CODE_LANGUAGES)}, not {language!r}")
+    return CODE_TEMPLATE.format(
+        task=task.strip(), name=CODE_LANGUAGES[language], fence=language, rules=CODE_RULES[language]
+    )

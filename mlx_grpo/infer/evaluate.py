@@ -2,7 +2,10 @@
 and emergence metrics on a set of prompts, batched with the same rollout engine as training.
 
 pass@k uses the unbiased estimator of Chen et al. 2021 (arXiv 2107.03374):
-    pass@k = 1 - C(n - c, k) / C(n, k)   for n samples of which c are correct.
+    pass@k = 1 - C(n - c, k) / C(n, k)   for n samples of which c are correct,
+averaged over problems; with n = `samples` it is reported for every k of `pass_ks` (mean@n
+is the sampled pass@1). Code rows (rows with hidden `tests`) are judged by `code_tests`
+with `all_or_nothing`: a problem counts as solved only when every hidden test passes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 from mlx_grpo.config import RolloutConfig
 from mlx_grpo.data.examples import Example
 from mlx_grpo.infer.emergence import emergence_metrics
+from mlx_grpo.rewards import resolve_reward
 from mlx_grpo.rewards.custom import RewardFn, call_safely
 from mlx_grpo.rewards.format import r1_format_strict
 from mlx_grpo.rewards.inputs import RewardInputs, reward_inputs
@@ -33,6 +37,35 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def pass_at_k_mean(n: int, correct: list[int], k: int) -> float:
+    """Mean pass@k over problems, each with n samples of which correct[i] are right."""
+    return float(np.mean([pass_at_k(n, c, k) for c in correct])) if correct else 0.0
+
+
+AUTO = "auto"
+CODE_REWARD = "code_tests"
+
+
+def is_code(examples: list[Example]) -> bool:
+    """Whether the rows are code tasks (they carry hidden `tests`)."""
+    return any("tests" in e.extras for e in examples)
+
+
+def correctness_name(flag: str, examples: list[Example]) -> str:
+    """--reward auto: code_tests for code rows, math_correct otherwise."""
+    if flag != AUTO:
+        return flag
+    return CODE_REWARD if is_code(examples) else "math_correct"
+
+
+def correctness_reward(name: str, params: dict[str, Any] | None = None) -> RewardFn:
+    """The reward that judges correctness; code_tests counts only all tests passed."""
+    params = dict(params or {})
+    if name == CODE_REWARD:
+        params["all_or_nothing"] = True
+    return resolve_reward(name, params)
 
 
 @dataclass
@@ -74,8 +107,10 @@ def evaluate(
     rollout: RolloutConfig | None = None,
     batch_size: int = 8,
     format_reward: RewardFn = r1_format_strict,
+    pass_ks: tuple[int, ...] = (),
 ) -> EvalResult:
-    """Greedy pass@1 always; with samples > 1 also pass@k and mean@k at the rollout's sampling.
+    """Greedy pass@1 always; with samples n > 1 also mean@n (the sampled pass@1) and pass@k
+    for each k > 1 of `pass_ks` (default: k = n) from the n samples at the rollout's sampling.
 
     `format_rate` is the share of completions `format_reward` scores above 0."""
     rollout = rollout or RolloutConfig()
@@ -97,12 +132,17 @@ def evaluate(
         for e, t, c in zip(examples, texts, correct)
     ]
     if samples > 1:
-        _add_sampled(result, model, tokenizer, examples, correctness, samples, rollout, batch_size)
+        ks = tuple(k for k in pass_ks if 1 < k <= samples) if pass_ks else (samples,)
+        correct = _sampled(model, tokenizer, examples, correctness, samples, rollout, batch_size)
+        counts = [int(c.sum()) for c in correct]
+        result.summary |= {f"pass@{k}": pass_at_k_mean(samples, counts, k) for k in ks}
+        result.summary[f"mean@{samples}"] = float(correct.mean())
+        for row, c in zip(result.rows, counts):
+            row["sampled_correct"] = c
     return result
 
 
-def _add_sampled(
-    result: EvalResult,
+def _sampled(
     model: Any,
     tokenizer: Any,
     examples: list[Example],
@@ -110,7 +150,8 @@ def _add_sampled(
     k: int,
     rollout: RolloutConfig,
     batch_size: int,
-) -> None:
+) -> np.ndarray:
+    """[problems, k]: whether each of k sampled completions per example is correct."""
     sampling = Sampling(
         rollout.max_completion_length,
         make_rollout_sampler(rollout),
@@ -118,8 +159,4 @@ def _add_sampled(
     )
     texts, lengths = _generate(model, tokenizer, examples, k, sampling, max(1, batch_size // k))
     inputs = reward_inputs(examples, texts, lengths, rollout.max_completion_length)
-    correct = _correct(correctness, inputs, k)
-    result.summary[f"pass@{k}"] = float(np.mean([pass_at_k(k, int(c.sum()), k) for c in correct]))
-    result.summary[f"mean@{k}"] = float(correct.mean())
-    for row, c in zip(result.rows, correct):
-        row["sampled_correct"] = int(c.sum())
+    return _correct(correctness, inputs, k)

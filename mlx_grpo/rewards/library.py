@@ -16,6 +16,7 @@ from typing import Any
 from mlx_grpo.errors import UserError
 from mlx_grpo.rewards.basic import exact_number
 from mlx_grpo.rewards.code import code_tests
+from mlx_grpo.rewards.code_format import code_block
 from mlx_grpo.rewards.countdown import countdown_correct
 from mlx_grpo.rewards.custom import load_reward
 from mlx_grpo.rewards.format import answer_tag, r1_format_graded, r1_format_strict, tag_count
@@ -36,6 +37,7 @@ REGISTRY: dict[str, Callable[..., list[float | None]]] = {
     "cosine_length": cosine_length,
     "repetition": repetition_penalty,
     "code_tests": code_tests,
+    "code_block": code_block,
     "test_generation": test_generation,
 }
 

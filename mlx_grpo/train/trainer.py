@@ -35,7 +35,7 @@ from mlx.utils import tree_map
 from mlx_grpo import rewards as rw
 from mlx_grpo.config import TrainConfig
 from mlx_grpo.data.examples import Example, PromptStream, build_examples, load_rows, split_rows
-from mlx_grpo.infer.evaluate import evaluate
+from mlx_grpo.infer.evaluate import CODE_REWARD, correctness_reward, evaluate
 from mlx_grpo.models.init_from import adapters_at, load_starting_policy
 from mlx_grpo.models.policy import adapters_disabled, frozen_copy
 from mlx_grpo.rewards.inputs import reward_inputs
@@ -103,7 +103,9 @@ class Trainer(Checkpointed):
         self.rewards = rw.build_rewards(cfg.rewards)
         rw.warm_up(self.rewards)  # the answer checker loads while the model does
         eval_every = cfg.logging.eval_every
-        self.eval_reward = rw.resolve_reward(cfg.logging.eval_reward) if eval_every else None
+        self.eval_reward = correctness_reward(cfg.logging.eval_reward) if eval_every else None
+        code_eval = cfg.logging.eval_reward == CODE_REWARD
+        self.eval_format = rw.resolve_reward("code_block" if code_eval else "r1_format_strict")
         rows, self.eval_rows = split_rows(
             load_rows(cfg.data, cfg.seed), cfg.data.eval_size, cfg.seed
         )
@@ -305,6 +307,7 @@ class Trainer(Checkpointed):
             self.eval_reward,
             rollout=self.cfg.rollout,
             batch_size=self.cfg.batch_size * self.cfg.rollout.group_size,
+            format_reward=self.eval_format,
         )
         return {f"eval/{k}": v for k, v in result.summary.items()}
 

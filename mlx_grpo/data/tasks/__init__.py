@@ -4,23 +4,31 @@ A config names one as `builtin:arithmetic` or `builtin:countdown` (the lead's da
 decides the spelling); `generate_task(name, n, seed, difficulty)` returns its rows, each
 {"prompt": question, "answer": gold answer, ...extras}.
 
-| task       | rows carry                     | reward that checks it |
-|------------|--------------------------------|-----------------------|
-| arithmetic | prompt, answer, difficulty     | math_correct          |
-| countdown  | prompt, answer, numbers, target| countdown             |
-| c-tests, python-tests | prompt, answer, language, reference, mutants | test_generation |
+| task             | rows carry                                  | reward that checks it |
+|------------------|---------------------------------------------|-----------------------|
+| arithmetic       | prompt, answer, difficulty                  | math_correct          |
+| countdown        | prompt, answer, numbers, target             | countdown             |
+| c-functions      | prompt, answer (reference), language, tests | code_tests            |
+| cpp-functions    | the same functions in C++                   | code_tests            |
+| python-functions | the same functions in Python                | code_tests            |
+| c-tests          | prompt, answer (tests), language, reference, mutants | test_generation |
+| python-tests     | the same functions in Python                | test_generation       |
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
-from mlx_grpo.data.tasks import arithmetic, countdown, mutants
+from mlx_grpo.data.tasks import arithmetic, countdown, functions, mutants
 from mlx_grpo.errors import UserError
 
 TASKS: dict[str, Callable[..., list[dict[str, object]]]] = {
     "arithmetic": arithmetic.generate,
     "countdown": countdown.generate,
+    "c-functions": functools.partial(functions.generate, language="c"),
+    "cpp-functions": functools.partial(functions.generate, language="cpp"),
+    "python-functions": functools.partial(functions.generate, language="python"),
     "c-tests": mutants.generate_c,
     "python-tests": mutants.generate_python,
 }
