@@ -182,6 +182,17 @@ def test_parser_comparison_and_c_line_check() -> None:
         assert not c_safe(bad), bad
 
 
+def test_huge_and_deep_answers_parse_in_one_pass() -> None:
+    many = block(*[">>> f(1)", "1"] * 100_000)
+    assert len(parse(many, max_tests=16)) == 16
+    deep = "(" * 50_000 + ")" * 50_000
+    assert c_safe(deep) and not c_safe(deep + ")")
+    long_line = ">>> f(" + "1 + " * 200_000 + "1)\n1"
+    assert parse(block(long_line)) == []  # a source over 2,000 characters is dropped
+    setups = block(*[">>> int x = 1;"] * 100_000, ">>> x", "1")
+    assert len(parse(setups)[0].setup) == 32  # later setup lines are ignored
+
+
 @pytest.mark.parametrize("language", ["c", "python"])
 def test_task_rows_gold_tests_pass_on_reference_and_catch_every_mutant(language: str) -> None:
     rows = [r for level in (1, 2, 3, 4) for r in generate_task(f"{language}-tests", 3, 7, level)]

@@ -3,8 +3,9 @@
 A test is a `>>> source` line (with optional `... more` continuation lines) followed by the
 lines of text it is expected to print, up to a blank line or the next `>>>`. A `>>>` line with
 no expected text is setup: it runs before every later test of the answer, and what it prints
-is ignored. Where the tests are: the last fenced block of the answer that has a `>>>` line,
-else the last `<answer>...</answer>`, else the whole answer. Every scan here is one linear pass.
+is ignored (the first 32 setup lines count). Where the tests are: the last fenced block of the
+answer that has a `>>>` line, else the last `<answer>...</answer>`, else the whole answer.
+Every scan here is one linear pass.
 
 `matches(got, expected)` is doctest's rule, loosened twice: trailing whitespace and blank
 lines at the end do not matter, two floating-point numbers match within a relative 1e-6, and
@@ -27,6 +28,7 @@ FENCE = "```"
 PROMPT, MORE = ">>>", "..."
 TRACEBACK = "Traceback (most recent call last):"
 MAX_SOURCE_CHARS = 2000
+MAX_SETUP_LINES = 32  # later setup lines are ignored (each test repeats them all)
 FLOAT_RTOL, FLOAT_ATOL = 1e-6, 1e-9
 OPEN, CLOSE = "([{", ")]}"
 UNSAFE_WORDS = re.compile(r"\b(?:asm|__asm|__asm__|__attribute__|_Pragma)\b")
@@ -77,7 +79,7 @@ def parse(completion: str, max_tests: int = 16) -> list[Case]:
         text = "\n".join(source)
         if expected:
             cases.append(Case(tuple(setup), text, "\n".join(expected)))
-        else:
+        elif len(setup) < MAX_SETUP_LINES and len(text) <= MAX_SOURCE_CHARS:
             setup.append(text)
 
     for raw in test_text(completion).splitlines():
