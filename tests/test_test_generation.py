@@ -96,9 +96,12 @@ def test_cpp_overloads_and_python_doctest_rules() -> None:
     endless = block(">>> add(2, 3)", "5", ">>> while True: pass", "1")
     leave = block(">>> import os; os._exit(0)", "1")
     flood = block('>>> print("x" * 10**7)', "x")
-    scores = run([good, endless, leave, flood], "python", PY_REF, PY_MUTANTS)
-    assert scores == [1.0, 0.0, 0.0, 0.0]
-    assert tg.LAST_COUNTS == {"valid": 1, "timeout": 1, "invalid": 2}
+    unhook = block(">>> import sys; sys.stdout = None", "1", ">>> add(2, 3)", "5")
+    scores = run([good, endless, leave, flood, unhook], "python", PY_REF, PY_MUTANTS)
+    assert scores == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert tg.LAST_COUNTS == {"valid": 1, "timeout": 1, "invalid": 3}
+    lenient = run([unhook], "python", PY_REF, PY_MUTANTS, strict=False)
+    assert lenient == [0.5 * 0.5]  # the next test is unharmed: valid, kills one mutant of two
 
 
 def test_a_mutant_that_hangs_or_crashes_is_killed() -> None:

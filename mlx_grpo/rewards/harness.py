@@ -211,14 +211,16 @@ def child(ns, setup, source, w):
     os.close(w)
     sys.stdout = open(1, "w", closefd=False)
     try:
-        for line in setup:
-            exec(compile(line + "\n", "<setup>", "exec"), ns)
-        exec(compile(source + "\n", "<test>", "single"), ns)
-    except BaseException as exc:
-        print("Traceback (most recent call last):")
-        print(traceback.format_exception_only(type(exc), exc)[-1], end="")
-    sys.stdout.flush()
-    os._exit(0)
+        try:
+            for line in setup:
+                exec(compile(line + "\n", "<setup>", "exec"), ns)
+            exec(compile(source + "\n", "<test>", "single"), ns)
+        except BaseException as exc:
+            print("Traceback (most recent call last):")
+            print(traceback.format_exception_only(type(exc), exc)[-1], end="")
+        sys.stdout.flush()
+    finally:  # whatever the test did to sys or print, this child never returns
+        os._exit(0)
 
 def collect(r, pid, test_s, cap):
     data, deadline = b"", time.monotonic() + test_s
