@@ -10,16 +10,18 @@
    (invalid on the reference, so their mutants never run).
 
 Each batch is one reward call with `timeout` 2 s per program (test_generation: 0.5 s per
-test); the answers are new each repeat (a salt), so no compile is a cache hit; best of 3.
+test); the answers are new each repeat (a salt), so no compile is a cache hit. Typical and
+hostile batches alternate, 5 of each, so drifting load hits both; best and median reported.
 The target: a hostile quarter slows the batch by no more than one time limit (2 s).
 Run from the repository root: `nice .venv/bin/python benchmarks/bench_code_rewards.py`
-(about 3 minutes on 2 busy cores; name `code_tests` or `test_generation` to run one).
+(about 4 minutes on 2 busy cores; name `code_tests` or `test_generation` to run one).
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -28,7 +30,7 @@ from typing import Any
 from mlx_grpo.rewards import code, programs
 from mlx_grpo.rewards import test_generation as tg
 
-N, TIMEOUT, REPEATS = 32, 2.0, 3
+N, TIMEOUT, REPEATS = 32, 2.0, 5
 HOSTILE_C = [
     "for (;;) {}",
     "for (;;) fork();",
@@ -71,50 +73,55 @@ def testgen_batch(salt: int, hostile: bool) -> tuple[list[str], dict[str, Any]]:
     return answers, extras
 
 
-def measure(
-    reward: Callable[..., list[float]],
-    batch: Callable[[int, bool], tuple[list[str], dict[str, Any]]],
-    hostile: bool,
-    params: dict[str, Any],
-    salt: int,
-) -> tuple[float, int, dict[str, int]]:
-    """Best wall seconds of REPEATS calls, programs run per call, outcome counts."""
-    best, programs_run, counts = float("inf"), 0, {}
-    for r in range(REPEATS):
-        completions, extras = batch(salt + r, hostile)
+class Tally:
+    """Wall seconds of each call of one kind of batch, programs per call, outcome counts."""
+
+    def __init__(self) -> None:
+        self.walls: list[float] = []
+        self.programs, self.counts = 0, {}
+
+    def call(self, reward: Callable[..., list[float]], batch: Any, params: dict[str, Any]) -> None:
+        completions, extras = batch
         blank = [""] * N
         before = programs.BINARIES.compiles
         start = time.perf_counter()
         reward(blank, completions, blank, **extras, **params)
-        best = min(best, time.perf_counter() - start)
-        compiled = programs.BINARIES.compiles - before
-        programs_run = compiled or N  # code_tests compiles each answer itself
-        counts = dict(reward.outcome_counts)  # type: ignore[attr-defined]
-    return best, programs_run, counts
+        self.walls.append(time.perf_counter() - start)
+        self.programs = (programs.BINARIES.compiles - before) or N  # code_tests: one per answer
+        self.counts = dict(reward.outcome_counts)  # type: ignore[attr-defined]
+
+
+def compare(name: str, reward: Callable[..., list[float]], make: Any, salt: int) -> None:
+    """Typical and hostile batches in turn (so load drift hits both), best and median."""
+    params = {"timeout": TIMEOUT}
+    tallies = {False: Tally(), True: Tally()}
+    for r in range(REPEATS):
+        for hostile, tally in tallies.items():
+            tally.call(reward, make(salt + 2 * r + hostile, hostile), params)
+    for hostile, t in tallies.items():
+        best, median = min(t.walls), statistics.median(t.walls)
+        label = "a quarter hostile" if hostile else "typical"
+        rate = t.programs / best
+        print(f"{name:16s} {label:18s} {t.programs:4d} programs: best {best:6.2f} s = "
+              f"{rate:5.1f} programs/s, median {median:6.2f} s   {t.counts}")  # fmt: skip
+    for stat, fn in (("best", min), ("median", statistics.median)):
+        extra = fn(tallies[True].walls) - fn(tallies[False].walls)
+        verdict = "met" if extra <= TIMEOUT else "NOT met"
+        print(f"{name:16s} hostile quarter adds {extra:+.2f} s ({stat}; limit {TIMEOUT:g} s): "
+              f"{verdict}")  # fmt: skip
 
 
 def main() -> None:
     print(f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}, timeout {TIMEOUT:g} s per program")  # fmt: skip
     cases = [
-        ("code_tests", code.code_tests, code_batch, {"timeout": TIMEOUT}),
-        ("test_generation", tg.test_generation, testgen_batch, {"timeout": TIMEOUT}),
+        ("code_tests", code.code_tests, code_batch),
+        ("test_generation", tg.test_generation, testgen_batch),
     ]
     chosen = sys.argv[1:] or [name for name, *_ in cases]
-    for k, (name, reward, batch, params) in enumerate(cases):
-        if name not in chosen:
-            continue
-        walls = []
-        for hostile in (False, True):
-            salt = 1000 * (2 * k + hostile)
-            wall, runs, counts = measure(reward, batch, hostile, params, salt)
-            walls.append(wall)
-            label = "a quarter hostile" if hostile else "typical"
-            print(f"{name:16s} {label:18s} {runs:4d} programs in {wall:6.2f} s = "
-                  f"{runs / wall:6.1f} programs/s   {counts}")  # fmt: skip
-        extra = walls[1] - walls[0]
-        verdict = "met" if extra <= TIMEOUT else "NOT met"
-        print(f"{name:16s} hostile quarter adds {extra:+.2f} s (limit {TIMEOUT:g} s): {verdict}")
+    for k, (name, reward, make) in enumerate(cases):
+        if name in chosen:
+            compare(name, reward, make, 1000 * k)
 
 
 if __name__ == "__main__":
