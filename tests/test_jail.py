@@ -172,3 +172,9 @@ def test_environment_is_scrubbed_and_dir_removed() -> None:
     names = {line.split(b"=")[0] for line in done.stdout.splitlines()}
     assert b"MLX_GRPO_SECRET" not in names and b"PATH" in names
     assert not cwd.exists()
+
+
+def test_programs_can_run_at_a_lower_priority() -> None:
+    with jail.workdir() as cwd:
+        done = jail.run(["nice"], cwd, jail.Limits(nice=jail.MODEL_NICENESS))
+    assert done.returncode == 0 and int(done.stdout) == 19  # niceness tops out at 19

@@ -66,6 +66,8 @@ def _extras(completion: str) -> dict[str, list]:
         "target": [10],
         "tests": [["assert True"]],
         "language": ["python"],
+        "reference": ["def f(x):\n    return x\n"],  # test_generation
+        "mutants": [["def f(x):\n    return x + 1\n"]],
         "completion_lengths": [len(completion) // 4],
         "max_completion_length": 256,
     }

@@ -125,12 +125,17 @@ def code_tests(
     **extras: Any,
 ) -> list[float]:
     """Fraction of each row's hidden tests the completion's code passes (see module doc)."""
-    limits = jail.Limits(wall_s=timeout, cpu_s=max(1, int(timeout + 1)), memory_mb=memory_mb)
+    limits = jail.Limits(
+        wall_s=timeout,
+        cpu_s=max(1, int(timeout + 1)),
+        memory_mb=memory_mb,
+        nice=jail.MODEL_NICENESS,
+    )
     langs = extras.get("language") or [None] * len(completions)  # the row's column
     rows = extras.get("tests") or [[]] * len(completions)
     jobs: dict[tuple[str, str, tuple[str, ...]], Any] = {}
     keys: list[tuple[str, str, tuple[str, ...]] | None] = []
-    with ThreadPoolExecutor(max_workers=max(2, (os.cpu_count() or 2))) as pool:
+    with ThreadPoolExecutor(max_workers=max(4, 4 * (os.cpu_count() or 1))) as pool:  # waits
         for completion, lang, tests in zip(completions, langs, rows, strict=True):
             code, lang = extract_code(completion), lang or default_language
             key = None if code is None else (lang, code, tuple(_clean_test(t) for t in tests))

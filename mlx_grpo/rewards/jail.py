@@ -7,7 +7,7 @@ Every call gets, whatever the program does:
   with user namespaces also its own PID namespace, so orphans that left the group die with
   it (the kernel kills a namespace's processes when its first process exits);
 - rlimits set by `/bin/sh`'s `ulimit` before `exec`: CPU seconds, address space, file size,
-  open files, processes, no core dumps;
+  open files, processes, no core dumps; optionally a lower priority (`nice`);
 - stdin closed, stdout/stderr written to anonymous files (their growth stopped by the file
   size limit, what is read back capped at `Limits.output_bytes`), an environment of PATH,
   HOME, TMPDIR and LANG only;
@@ -37,6 +37,7 @@ from typing import IO
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 NAMESPACE_PREFIX = ("unshare", "-U", "-n", "-p", "-f", "--kill-child", "--")
 PROBE_TIMEOUT_S = 10.0
+MODEL_NICENESS = 19  # model-written programs yield the CPU to compiles and the trainer
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Limits:
     open_files: int = 64  # RLIMIT_NOFILE
     processes: int = 32  # RLIMIT_NPROC (per sandbox under a user namespace)
     output_bytes: int = 64 * 1024  # stdout/stderr bytes read back
+    nice: int = 0  # added niceness (0-19): model programs yield the CPU to compiles and the trainer
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,8 @@ def _shell_limits(limits: Limits, nproc_flag: str) -> str:
         nproc_flag: limits.processes,
     }
     ulimits = " && ".join(f"ulimit -{flag} {value}" for flag, value in values.items())
-    return f'{ulimits} && exec "$@"'
+    niced = f"nice -n {int(limits.nice)} " if limits.nice > 0 else ""
+    return f'{ulimits} && exec {niced}"$@"'
 
 
 def command(argv: Sequence[str], limits: Limits) -> list[str]:

@@ -23,6 +23,7 @@ from mlx_grpo.rewards.format import answer_tag, r1_format_graded, r1_format_stri
 from mlx_grpo.rewards.inputs import ENGINE_EXTRAS
 from mlx_grpo.rewards.math import math_correct
 from mlx_grpo.rewards.shaping import cosine_length, overlong_punishment, repetition_penalty
+from mlx_grpo.rewards.test_generation import test_generation
 
 REGISTRY: dict[str, Callable[..., list[float | None]]] = {
     "exact_number": exact_number,
@@ -37,6 +38,7 @@ REGISTRY: dict[str, Callable[..., list[float | None]]] = {
     "repetition": repetition_penalty,
     "code_tests": code_tests,
     "code_block": code_block,
+    "test_generation": test_generation,
 }
 
 # Extras the engine fills in itself (`inputs.EngineExtras`); a config cannot set them.
@@ -56,8 +58,12 @@ def bind_params(
     """`functools.partial(fn, **params)`, with a UserError naming any unknown parameter.
 
     Built-in rewards only take the parameters they declare; a custom function with
-    `**extras` may receive any.
+    `**extras` may receive any. A built-in reward's `check_params(params)` attribute, where it
+    has one, checks the values too (raising UserError) before any model loads.
     """
+    check = getattr(fn, "check_params", None)  # a reward's own checks of its values
+    if callable(check) and fn in REGISTRY.values():
+        check(dict(params or {}))
     if not params:
         return fn
     known = parameter_names(fn)

@@ -11,6 +11,8 @@ decides the spelling); `generate_task(name, n, seed, difficulty)` returns its ro
 | c-functions      | prompt, answer (reference), language, tests | code_tests            |
 | cpp-functions    | the same functions in C++                   | code_tests            |
 | python-functions | the same functions in Python                | code_tests            |
+| c-tests          | prompt, answer (tests), language, reference, mutants | test_generation |
+| python-tests     | the same functions in Python                | test_generation       |
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from mlx_grpo.data.tasks import arithmetic, countdown, functions
+from mlx_grpo.data.tasks import arithmetic, countdown, functions, mutants
 from mlx_grpo.errors import UserError
 
 TASKS: dict[str, Callable[..., list[dict[str, object]]]] = {
@@ -27,6 +29,8 @@ TASKS: dict[str, Callable[..., list[dict[str, object]]]] = {
     "c-functions": functools.partial(functions.generate, language="c"),
     "cpp-functions": functools.partial(functions.generate, language="cpp"),
     "python-functions": functools.partial(functions.generate, language="python"),
+    "c-tests": mutants.generate_c,
+    "python-tests": mutants.generate_python,
 }
 DIFFICULTIES = (1, 2, 3, 4)
 
