@@ -248,9 +248,9 @@ class Trainer(Checkpointed):
             mx.eval(logp)
         return logp
 
-    def update(self, batches: list[TrainBatch], stats: StepStats) -> None:
-        """One optimizer update: micro-batch gradients summed (over ranks too), clipped by
-        global norm."""
+    def gradients(self, batches: list[TrainBatch], stats: StepStats) -> tuple[Any, float]:
+        """The gradient of the generation batch's loss and this rank's share of the loss:
+        micro-batch gradients summed, then summed over ranks (the global gradient)."""
         self.policy.model.train()
         grads, loss = None, 0.0
         for batch in batches:
@@ -262,7 +262,11 @@ class Trainer(Checkpointed):
             loss += value.item()
         if grads is None:  # this rank kept no group this step, other ranks did
             grads = tree_map(mx.zeros_like, self.policy.model.trainable_parameters())
-        grads = self.world.sum_grads(grads)  # clipping below sees the global gradient
+        return self.world.sum_grads(grads), loss
+
+    def update(self, batches: list[TrainBatch], stats: StepStats) -> None:
+        """One optimizer update on the global gradient, clipped by its global norm."""
+        grads, loss = self.gradients(batches, stats)
         norm = clipped_step(
             self.policy.model, self.optimizer, grads, self.cfg.optimizer.max_grad_norm
         )
