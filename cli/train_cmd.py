@@ -95,6 +95,8 @@ def train_with_view(trainer: Trainer, console: Console, resume_from: Path | None
         result = train(trainer, resume_from=resume_from, callbacks=hooks)
     if view.history:
         console.print(summary_table(view.history, str(run_dir)))
+    if result.stopped and not trainer.world.is_main:
+        return  # exit 0: mlx.launch stops every rank when one exits non-zero (rank 0 says it)
     if result.stopped:
         console.print(
             f"[yellow]stopped at step {result.step}; continue with[/] "
@@ -120,6 +122,8 @@ def ranks_stop_together(world: World, run_dir: Path) -> Iterator[None]:
     previous = signal.signal(signal.SIGTERM, stopped)
     try:
         yield
+    except typer.Exit:  # click's Exit is a RuntimeError too
+        raise
     except RuntimeError as exc:  # the ring: "connection to a peer was lost"
         raise UserError(
             f"rank {world.rank}: lost contact with the other ranks ({exc}); {again}"

@@ -126,35 +126,47 @@ def test_two_rank_run_writes_one_run_and_resumes_exactly(tmp_path, tiny_model_di
     samples = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]
     assert sorted({s["step"] for s in samples}) == [2, 4]  # rank 0's rows, written once
 
-    # a crash after step 2: resume on 2 ranks recomputes steps 3-4 exactly
-    shutil.rmtree(run / "checkpoints" / "step_4")
-    log = finish(launch(BIN / "mlx-grpo", "train", "--resume", run))
-    resumed = read_metrics(run)
-    assert [m["step"] for m in resumed] == [1, 2, 3, 4], log
-    assert _strip(resumed) == _strip(full), log
-    assert len(list((tmp_path / "runs").iterdir())) == 1
+    # Ctrl-C reaching one rank only: both stop after the same step, rank 0 checkpoints it
+    proc = launch(BIN / "mlx-grpo", "train", "-c", config, "--set", "logging.run_name=b")
+    other = tmp_path / "runs" / "b"
+    wait_for(
+        lambda: len(read_metrics(other)) >= 1 if (other / "metrics.jsonl").exists() else False, proc
+    )
+    os.kill(rank_pid(proc.pid, 1), signal.SIGINT)
+    log = finish(proc)
+    stopped = [m["step"] for m in read_metrics(other)]
+    assert stopped and stopped[-1] < 4, log
+    assert f"stopped at step {stopped[-1]}" in log, log
+    assert (other / "checkpoints" / f"step_{stopped[-1]}" / "trainer_state.json").is_file()
+    assert not list((other / "checkpoints").glob(".*partial*"))
+
+    # resumed on 2 ranks, it finishes exactly as the uninterrupted run did
+    log = finish(launch(BIN / "mlx-grpo", "train", "--resume", other))
+    assert _strip(read_metrics(other)) == _strip(full), log
 
     # resuming with another number of ranks is allowed and said
-    shutil.rmtree(run / "checkpoints" / "step_4")
+    shutil.rmtree(other / "checkpoints" / "step_4")
     proc = subprocess.run(
-        [str(BIN / "mlx-grpo"), "train", "--resume", str(run)], capture_output=True, text=True
+        [str(BIN / "mlx-grpo"), "train", "--resume", str(other)], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
     assert "written by 2 rank(s), resuming with 1" in proc.stderr
-    assert [m["step"] for m in read_metrics(run)] == [1, 2, 3, 4]
+    assert [m["step"] for m in read_metrics(other)] == [1, 2, 3, 4]
+
+
+def wait_for(ready, proc: subprocess.Popen, limit: float = 300) -> None:
+    """Poll until `ready()` (or the launch ended, or `limit` seconds)."""
+    deadline = time.monotonic() + limit
+    while not ready():
+        assert proc.poll() is None and time.monotonic() < deadline, finish(proc)
+        time.sleep(0.3)
 
 
 def test_killing_one_rank_stops_the_other_and_keeps_the_checkpoint(tmp_path, tiny_model_dir):
     config = write_config(tmp_path, tiny_model_dir, steps=200, checkpoint={"every": 2})
     proc = launch(BIN / "mlx-grpo", "train", "-c", config)
-    first = None
-    for _ in range(600):  # until rank 0 wrote its first checkpoint
-        found = list((tmp_path / "runs").glob("*/checkpoints/step_2"))
-        if found or proc.poll() is not None:
-            first = found[0] if found else None
-            break
-        time.sleep(0.5)
-    assert first is not None, finish(proc)
+    wait_for(lambda: bool(list((tmp_path / "runs").glob("*/checkpoints/step_2"))), proc)
+    first = next((tmp_path / "runs").glob("*/checkpoints/step_2"))
     rank1 = rank_pid(proc.pid, 1)
     os.kill(rank1, signal.SIGKILL)
     log = finish(proc, limit=120)  # the other rank stops on its own, well before 200 steps
@@ -211,7 +223,7 @@ def test_a_world_of_one_calls_no_collective(tmp_path, tiny_model_dir, run_cli, m
 
 
 def test_a_batch_that_does_not_split_is_refused():
-    with pytest.raises(UserError, match="batch_size 3 does not split over 2 ranks"):
+    with pytest.raises(UserError, match="batch_size: 3 prompts do not split over 2 ranks"):
         check_divides(3, 4, 1, 2)
     with pytest.raises(UserError, match="gradient_accumulation_steps"):
         check_divides(4, 1, 4, 2)  # 2 rollouts per rank cannot make 4 micro-batches

@@ -631,6 +631,25 @@ def per_rank(cfg: TrainConfig, ranks: int) -> TrainConfig:
     return dataclasses.replace(cfg, batch_size=max(cfg.batch_size // ranks, 1))
 
 
+def allreduce_bytes(cfg: TrainConfig, arch: Architecture) -> int:
+    """Bytes one data-parallel update all-reduces: one gradient set, in the trained dtype
+    (a ring all-reduce sends and receives about 2 (N - 1) / N of it on each rank)."""
+    return trainable_bytes(cfg, arch)
+
+
+def ranks_note(cfg: TrainConfig, arch: Architecture, ranks: int) -> str:
+    """What `plan --ranks` adds under the per-device table: the split and the traffic."""
+    g, mu = cfg.rollout.group_size, cfg.objective.num_iterations
+    volume = allreduce_bytes(cfg, arch)
+    return (
+        f"{ranks} ranks: global batch {cfg.batch_size} prompts x {g} = "
+        f"{cfg.batch_size * g} rollouts per step; each device takes "
+        f"{cfg.batch_size // ranks} x {g} (the table above). All-reduce per update: "
+        f"{volume / 1e6:,.1f} MB of gradients ({trainable_params(cfg, arch) / 1e6:,.1f}M "
+        f"trainable parameters), {mu} update(s) per step"
+    )
+
+
 def check_before_training(
     cfg: TrainConfig, memory: str | None = None, prompt_length: int | None = None, ranks: int = 1
 ) -> None:

@@ -83,11 +83,12 @@ class World:
         return np.array(out, dtype=np.float64)
 
     def max(self, values: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Element-wise maximum over ranks of integers."""
+        """Element-wise maximum over ranks of integers (an all-gather: every backend has one)."""
         local = np.asarray(values, dtype=np.int32)
         if not self.distributed:
             return local
-        return np.array(mx.distributed.all_max(mx.array(local), group=self.group))
+        rows = mx.distributed.all_gather(mx.array(local)[None], group=self.group)
+        return np.array(rows).max(axis=0)
 
     def any(self, flag: bool) -> bool:
         """True on every rank when it is true on one."""
@@ -152,8 +153,8 @@ def check_divides(batch_size: int, group_size: int, accumulation_steps: int, ran
     """B must split into whole groups per rank, and each rank's rollouts into micro-batches."""
     if batch_size % ranks:
         raise UserError(
-            f"batch_size {batch_size} does not split over {ranks} ranks: each rank takes "
-            f"batch_size / ranks whole groups; use a multiple of {ranks}",
+            f"{batch_size} prompts do not split over {ranks} ranks (each rank takes "
+            f"batch_size / ranks whole groups); use a multiple of {ranks}",
             where="batch_size",
         )
     local = batch_size // ranks * group_size
