@@ -259,3 +259,25 @@ def test_observations_merge_like_one_batch():
     assert merged.errors == {"f": 2} and merged.outcomes == {"f": {"timeout": 2}}
     assert merged.losses == [1.0, 0.5] and merged.sums == {"kl_sum": 4.0}
     assert merged.rollout_s == 3.0 and merged.peak_memory == 7.0 and merged.tokens == 8.0
+
+
+def test_plan_takes_the_number_of_ranks(run_cli, capsys):
+    from mlx_grpo.config import load_config
+    from mlx_grpo.plan import memory as planner
+    from mlx_grpo.plan.architecture import read_architecture
+
+    h100 = Path(__file__).parents[1] / "configs" / "qwen2.5-3b-h100.yaml"
+    args = ("plan", "-c", h100, "--device", "h100-80gb", "--set", "batch_size=64")
+    assert run_cli(*args, "--ranks", "8") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "8 ranks: global batch 64 prompts x 12 = 768 rollouts" in out
+    assert "each device takes 8 x 12" in out and "6,171.9 MB of gradients" in out
+    # per device, 64 prompts over 8 ranks is the one-GPU config's 8 prompts
+    cfg = load_config(h100, ["batch_size=64"])
+    arch = read_architecture(cfg.model.path)
+    one = planner.plan(load_config(h100), arch, None, 128).total
+    assert planner.plan(planner.per_rank(cfg, 8), arch, None, 128).total == one
+    # a batch that does not split: one line, exit 2, nothing planned
+    assert run_cli("plan", "-c", h100, "--ranks", "3") == 2
+    err = capsys.readouterr().err
+    assert "8 prompts do not split over 3 ranks" in err and "Traceback" not in err
