@@ -114,6 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--port", type=int, default=32423, help="the ring's first port")
     parser.add_argument("--worker", type=Path)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -128,7 +129,8 @@ def main() -> None:
             cmd = [sys.executable, str(HERE), "--worker", str(config), "--out", str(out)]
             cmd += ["--warmup", str(args.warmup)]
             if ranks > 1:
-                cmd = [str(BIN / "mlx.launch"), "-n", str(ranks), "--backend", "ring", "--", *cmd]
+                ring = ["-n", str(ranks), "--backend", "ring", "--starting-port", str(args.port)]
+                cmd = [str(BIN / "mlx.launch"), *ring, "--", *cmd]
             log = subprocess.run(cmd, capture_output=True, text=True)
             if not out.is_file():
                 raise SystemExit(f"{ranks} rank(s) wrote no result:\n{log.stdout}{log.stderr}")

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -34,9 +35,24 @@ TIMING_KEYS = {"rollout_s", "reward_s", "batch_s", "update_s", "rollout_tokens_p
 TIMING_KEYS |= {"peak_memory_gb"}
 
 
+def free_port() -> int:
+    """A port for the ring, so that two launches on this machine never meet (rank r listens
+    on port + r)."""
+    while True:
+        with socket.socket() as a, socket.socket() as b:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            try:
+                b.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+
+
 def launch(*command: str | Path, **kwargs) -> subprocess.Popen:
     """Two local ranks over the ring backend, as a user starts them."""
-    cmd = [BIN / "mlx.launch", "-n", "2", "--backend", "ring", "--", *command]
+    ring = ["-n", "2", "--backend", "ring", "--starting-port", str(free_port())]
+    cmd = [BIN / "mlx.launch", *ring, "--", *command]
     return subprocess.Popen(
         [str(c) for c in cmd],
         stdout=subprocess.PIPE,

@@ -251,8 +251,9 @@ def _start(trainer: Trainer, resume_from: Path | None, write: bool) -> None:
         run.mkdir(parents=True, exist_ok=True)
     if resume_from is not None and not world.distributed:
         restore_newest_loadable(trainer, resume_from)
-    elif resume_from is not None:
-        chosen = restore_newest_loadable(trainer, resume_from) if world.is_main else None
+    elif world.distributed:  # every rank asks, so none waits for an answer never sent
+        main_resumes = world.is_main and resume_from is not None
+        chosen = restore_newest_loadable(trainer, resume_from) if main_resumes else None
         name = world.from_main(None if chosen is None else str(chosen))
         if name is not None and not world.is_main:
             trainer.restore(Path(name))
