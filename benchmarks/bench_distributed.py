@@ -134,8 +134,10 @@ def main() -> None:
             log = subprocess.run(cmd, capture_output=True, text=True)
             if not out.is_file():
                 raise SystemExit(f"{ranks} rank(s) wrote no result:\n{log.stdout}{log.stderr}")
-            lines.append(summarize(json.loads(out.read_text())))
-    print(f"all-reduced per update: {json.loads(out.read_text())['bytes'] / 1e6:.1f} MB")
+            result = json.loads(out.read_text())
+            lines.append(summarize(result))
+            volume = result["bytes"]
+    print(f"all-reduced per update: {volume / 1e6:.1f} MB")
     print(
         "| processes | steps timed | step s | rollout tokens/s (all ranks) | all-reduce ms/step |"
     )
