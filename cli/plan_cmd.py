@@ -31,6 +31,8 @@ Examples:
 
   mlx-grpo plan -c my.yaml --prompt-length 200   (your prompts are shorter than the limit)
 
+  mlx-grpo plan -c configs/qwen2.5-3b-h100.yaml --device h100-80gb --ranks 8   (per device)
+
 Devices: h100-80gb, h100-94gb, h200-141gb, a100-40gb, a100-80gb, l40s-48gb, l4-24gb,
 rtx4090-24gb, ...; Macs as m1-16gb, m2-pro-32gb, m3-max-64gb, m4-max-128gb (macOS keeps
 about a quarter of RAM). Without --memory/--device: this machine's memory.
@@ -53,6 +55,9 @@ def plan_command(
     prompt_length: int | None = typer.Option(
         None, "--prompt-length", min=1, help="Prompt tokens (default: rollout.max_prompt_length)."
     ),
+    ranks: int = typer.Option(
+        1, "--ranks", min=1, help="Data-parallel ranks (mlx.launch -n): memory per device."
+    ),
 ) -> None:
     """Predict peak training memory and whether it fits."""
     from mlx_grpo.config import load_config
@@ -61,13 +66,20 @@ def plan_command(
 
     if memory and device:
         raise UserError("give --memory or --device, not both")
+    from mlx_grpo.train.distributed import check_divides
+
     cfg = load_config(config, overrides)
+    accumulation = cfg.optimizer.gradient_accumulation_steps
+    check_divides(cfg.batch_size, cfg.rollout.group_size, accumulation, ranks)
     arch = read_architecture(cfg.model.path)
     spec = memory or device
     budget = planner.device_memory(spec) if spec else planner.machine_memory()
-    plan = planner.plan(cfg, arch, prompt_length, planner.device_pad_multiple(spec))
+    rank_cfg = planner.per_rank(cfg, ranks)
+    plan = planner.plan(rank_cfg, arch, prompt_length, planner.device_pad_multiple(spec))
     console = Console()
     console.print(_table(plan, budget, planner.device_note(spec), cfg.model.path))
+    if ranks > 1:
+        console.print(planner.ranks_note(cfg, arch, ranks), highlight=False)
     if plan.total <= budget:
         console.print(f"[green]fits:[/] {plan.total / 1e9:.1f} GB of {budget / 1e9:.1f} GB")
         return

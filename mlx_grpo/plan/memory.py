@@ -56,6 +56,7 @@ activation row is an upper bound.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import re
@@ -622,11 +623,40 @@ def render_text(p: Plan, budget: int | None = None, budget_note: str = "") -> st
     return "\n".join(lines)
 
 
+def per_rank(cfg: TrainConfig, ranks: int) -> TrainConfig:
+    """The config one of `ranks` data-parallel ranks trains: batch_size / ranks prompts
+    (every other shape, and everything each rank holds, is that of the full config)."""
+    if ranks == 1:
+        return cfg
+    return dataclasses.replace(cfg, batch_size=max(cfg.batch_size // ranks, 1))
+
+
+def allreduce_bytes(cfg: TrainConfig, arch: Architecture) -> int:
+    """Bytes one data-parallel update all-reduces: one gradient set, in the trained dtype
+    (a ring all-reduce sends and receives about 2 (N - 1) / N of it on each rank)."""
+    return trainable_bytes(cfg, arch)
+
+
+def ranks_note(cfg: TrainConfig, arch: Architecture, ranks: int) -> str:
+    """What `plan --ranks` adds under the per-device table: the split and the traffic."""
+    g, mu = cfg.rollout.group_size, cfg.objective.num_iterations
+    volume = allreduce_bytes(cfg, arch)
+    return (
+        f"{ranks} ranks: global batch {cfg.batch_size} prompts x {g} = "
+        f"{cfg.batch_size * g} rollouts per step; each device takes "
+        f"{cfg.batch_size // ranks} x {g} (the table above). All-reduce per update: "
+        f"{volume / 1e6:,.1f} MB of gradients ({trainable_params(cfg, arch) / 1e6:,.1f}M "
+        f"trainable parameters), {mu} update(s) per step"
+    )
+
+
 def check_before_training(
-    cfg: TrainConfig, memory: str | None = None, prompt_length: int | None = None
+    cfg: TrainConfig, memory: str | None = None, prompt_length: int | None = None, ranks: int = 1
 ) -> None:
     """Raise a UserError with the plan and advice when `cfg` will not fit in `memory`
-    (a size or device name; None: this machine). Reads only the model's config.json."""
+    (a size or device name; None: this machine). Reads only the model's config.json.
+    With several ranks, what one rank needs on its own device (`per_rank`)."""
+    cfg = per_rank(cfg, ranks)
     try:
         arch = read_architecture(cfg.model.path)
     except UnknownArchitecture:  # a hub model not downloaded yet: training will fetch it

@@ -21,6 +21,7 @@ and a NamedTuple keeps its field names inside the compiled function.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -191,12 +192,15 @@ class BatchSpec:
     mask_truncated: bool  # truncated completions carry no loss
 
     @classmethod
-    def of(cls, cfg: TrainConfig, shared_prompts: bool, multiple: int | None = None) -> BatchSpec:
-        g = cfg.rollout.group_size
-        rows = micro_batch_rows(cfg.batch_size * g, cfg.optimizer.gradient_accumulation_steps)
+    def of(
+        cls, cfg: TrainConfig, shared_prompts: bool, multiple: int | None = None, ranks: int = 1
+    ) -> BatchSpec:
+        """The spec of one rank of `ranks` (each takes batch_size / ranks prompts)."""
+        g, prompts = cfg.rollout.group_size, cfg.batch_size // ranks
+        rows = micro_batch_rows(prompts * g, cfg.optimizer.gradient_accumulation_steps)
         return cls(
             rows=rows,
-            prompt_slots=prompt_slots(cfg.batch_size, g, rows),
+            prompt_slots=prompt_slots(prompts, g, rows),
             multiple=pad_multiple() if multiple is None else multiple,
             shared_prompts=shared_prompts,
             loss_type=cfg.objective.loss_type,
@@ -228,18 +232,39 @@ def even_chunks(rows: list[int], most: int) -> list[list[int]]:
 
 
 def micro_batches(
-    rollout: RolloutBatch, advantages: np.ndarray, keep: np.ndarray, spec: BatchSpec
+    rollout: RolloutBatch,
+    advantages: np.ndarray,
+    keep: np.ndarray,
+    spec: BatchSpec,
+    sum_over_ranks: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> list[TrainBatch]:
-    """The kept completions (groups with `keep`) in micro-batches of `spec.rows` rows."""
+    """The kept completions (groups with `keep`) in micro-batches of `spec.rows` rows.
+
+    With several ranks, `sum_over_ranks` (`World.sum`) makes the normalizers global: kept
+    sequences and tokens of the whole generation batch, and under bnpo the tokens of each
+    micro-batch index summed over ranks (micro-batch i of every rank is one global one)."""
     g = rollout.group_size
     kept = [n for n in range(len(rollout.completion_ids)) if keep[n // g]]
     chunks = even_chunks(kept, spec.rows)
     masks = [loss_mask(rollout, c, spec.mask_truncated) for c in chunks]
-    total_tokens = float(sum(m.sum() for m in masks))
+    slots = max(-(-len(rollout.completion_ids) // spec.rows), len(chunks), 1)
+    counts = np.zeros(2 + 2 * slots)
+    counts[0], counts[1] = len(kept), sum(float(m.sum()) for m in masks)
+    for i, m in enumerate(masks):
+        counts[2 + i], counts[2 + slots + i] = float(m.sum()), 1.0
+    if sum_over_ranks is not None:
+        counts = sum_over_ranks(counts)
+    sequences, total_tokens = int(round(counts[0])), float(counts[1])
+    chunk_count = int((counts[2 + slots :] > 0).sum())
     out = []
-    for chunk, mask in zip(chunks, masks):
+    for i, (chunk, mask) in enumerate(zip(chunks, masks)):
         norm = normalizer(
-            spec.loss_type, mask, len(kept), total_tokens, len(chunks), spec.max_completion_length
+            spec.loss_type,
+            np.asarray(counts[2 + i]),  # this micro-batch's tokens (over every rank)
+            sequences,
+            total_tokens,
+            chunk_count,
+            spec.max_completion_length,
         )
         out.append(_micro_batch(rollout, chunk, mask, advantages[chunk], norm, spec))
     return out

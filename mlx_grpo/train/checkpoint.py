@@ -130,3 +130,7 @@ class Checkpointed:
         state = load_checkpoint(folder, self.policy, self.optimizer)
         self.step = int(state["step"])
         self.stream.restore(state["data"])
+        self.restored(state, folder)
+
+    def restored(self, state: dict[str, Any], folder: Path) -> None:
+        """Called after `restore` with the checkpoint's trainer state (nothing by default)."""

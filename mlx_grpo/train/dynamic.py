@@ -14,6 +14,7 @@ import numpy as np
 
 from mlx_grpo import rewards as rw
 from mlx_grpo.data.examples import Example
+from mlx_grpo.train.distributed import World
 from mlx_grpo.train.objective import informative_groups
 from mlx_grpo.train.rollout import RolloutBatch
 
@@ -80,12 +81,20 @@ def select_groups(drawn: Drawn, groups: list[int]) -> Drawn:
 
 
 def fill_informative(
-    first: Drawn, draw: Callable[[], Drawn], batch_size: int, max_extra_draws: int
+    first: Drawn,
+    draw: Callable[[], Drawn],
+    batch_size: int,
+    max_extra_draws: int,
+    world: World | None = None,
 ) -> tuple[Drawn, int]:
-    """B groups for the step, informative ones first, and how many extra draws it took."""
-    parts, g = [first], first.rollout.group_size
+    """B groups for the step, informative ones first, and how many extra draws it took.
+
+    With several ranks, `batch_size` is this rank's B / N and every rank draws again while
+    any rank is short (`world.any`), so all ranks draw as often and their prompt streams stay
+    in step; each then keeps its own B / N groups."""
+    parts, g, world = [first], first.rollout.group_size, world or World()
     informative = list(informative_groups(first.scores.total, g))
-    while sum(informative) < batch_size and len(parts) <= max_extra_draws:
+    while world.any(sum(informative) < batch_size) and len(parts) <= max_extra_draws:
         parts.append(draw())
         informative += list(informative_groups(parts[-1].scores.total, g))
     drawn = concat(parts)

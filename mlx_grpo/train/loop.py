@@ -17,7 +17,10 @@ render. What `train` does, in order:
 5. `on_train_end`.
 
 `write=False` keeps a process from writing the run folder at all (config, metrics, samples,
-checkpoints): with several ranks, only rank 0 writes. Callbacks still run on every rank.
+checkpoints); by default only rank 0 of the trainer's `world` writes (one process: it does).
+Callbacks still run on every rank. With several ranks the loop also keeps them in step: a
+Ctrl-C on any rank stops all after the same step, the trainable weights are compared at every
+checkpoint (`World.check_in_sync`), and no rank leaves while rank 0 is writing one.
 
 `new_run` / `resume_run` turn a config file or a run folder into a `RunSetup` (the config,
 where the run lives, which checkpoint it continues from) before any model loads.
@@ -39,6 +42,7 @@ from mlx_grpo.config import TrainConfig, load_config, save_config
 from mlx_grpo.errors import UserError
 from mlx_grpo.sft.config import is_sft_config
 from mlx_grpo.train.checkpoint import CorruptCheckpoint
+from mlx_grpo.train.distributed import World
 from mlx_grpo.train.trainer import StepOutput, Trainer
 
 # ----------------------------------------------------------------------------- setup
@@ -69,20 +73,28 @@ def new_run(
     overrides: list[str],
     load: ConfigLoader = load_config,
     prefix: str = "grpo",
+    world: World | None = None,
 ) -> RunSetup:
     """Validate the config and choose a fresh run directory (refusing to overwrite one).
 
     `load` reads the config (another command's config tree, e.g. `mlx-grpo sft`'s), `prefix`
-    starts a timestamped run name."""
+    starts a timestamped run name. With several ranks, rank 0 names the run and checks the
+    folder; every rank gets its answer (the same name, or the same error)."""
     cfg = load(config_path, overrides)
-    name = cfg.logging.run_name or time.strftime(f"{prefix}-%Y%m%d-%H%M%S")
+    world = world or World()
+    name, error = None, None
+    if world.is_main:
+        name = cfg.logging.run_name or time.strftime(f"{prefix}-%Y%m%d-%H%M%S")
+        run_dir = Path(cfg.logging.output_dir) / name
+        if rundir.holds_run(run_dir):
+            error = (
+                "run directory already holds a run; continue it with --resume "
+                f"{run_dir} or choose another logging.run_name"
+            )
+    name, error = world.from_main([name, error])
     run_dir = Path(cfg.logging.output_dir) / name
-    if rundir.holds_run(run_dir):
-        raise UserError(
-            "run directory already holds a run; continue it with --resume "
-            f"{run_dir} or choose another logging.run_name",
-            where=str(run_dir),
-        )
+    if error:
+        raise UserError(error, where=str(run_dir))
     cfg.logging.run_name = name
     return RunSetup(cfg, run_dir)
 
@@ -191,10 +203,11 @@ def train(
     *,
     resume_from: Path | None = None,
     callbacks: Sequence[Callback] = (),
-    write: bool = True,
+    write: bool | None = None,
 ) -> TrainResult:
     """Train `trainer` to `cfg.steps` (see the module docstring); returns how it ended."""
-    cfg, run = trainer.cfg, trainer.run_dir
+    cfg, run, world = trainer.cfg, trainer.run_dir, world_of(trainer)
+    write = world.is_main if write is None else write
     hooks = [*default_callbacks(cfg), *callbacks]
     _start(trainer, resume_from, write)
     for hook in hooks:
@@ -214,6 +227,7 @@ def train(
                 hook.on_log(trainer, out.metrics)
             if trainer.step % cfg.checkpoint.every == 0 or trainer.step == cfg.steps:
                 last_saved, saved_step = _save(trainer, hooks, write), trainer.step
+            stop.requested = world.any(stop.requested)  # one rank's Ctrl-C stops every rank
         if trainer.step != saved_step:
             last_saved = _save(trainer, hooks, write)
     result = TrainResult(trainer.step, stop.requested, last_saved)
@@ -222,13 +236,27 @@ def train(
     return result
 
 
+def world_of(trainer: Any) -> World:
+    """The trainer's ranks (an SFT trainer, or any without a `world`, is a world of one)."""
+    return getattr(trainer, "world", None) or World()
+
+
 def _start(trainer: Trainer, resume_from: Path | None, write: bool) -> None:
-    """Restore a checkpoint if asked, set later metrics aside, write config.yaml."""
-    run = trainer.run_dir
+    """Restore a checkpoint if asked, set later metrics aside, write config.yaml.
+
+    With several ranks, rank 0 picks the checkpoint (setting damaged ones aside) and the
+    others restore the same one, read from the same path."""
+    run, world = trainer.run_dir, world_of(trainer)
     if write:
         run.mkdir(parents=True, exist_ok=True)
-    if resume_from is not None:
+    if resume_from is not None and not world.distributed:
         restore_newest_loadable(trainer, resume_from)
+    elif world.distributed:  # every rank asks, so none waits for an answer never sent
+        main_resumes = world.is_main and resume_from is not None
+        chosen = restore_newest_loadable(trainer, resume_from) if main_resumes else None
+        name = world.from_main(None if chosen is None else str(chosen))
+        if name is not None and not world.is_main:
+            trainer.restore(Path(name))
     if write:  # a resume (with or without a checkpoint) recomputes every step after this one
         rundir.set_aside_after(run, trainer.step)
     if write:
@@ -264,9 +292,14 @@ def _free_name(path: Path) -> Path:
 
 
 def _save(trainer: Trainer, hooks: Sequence[Callback], write: bool) -> Path | None:
-    if not write:
+    """Rank 0 writes the checkpoint, once every rank's weights are checked to be the same;
+    the others wait for it (none exits while rank 0 is still writing)."""
+    world = world_of(trainer)
+    world.check_in_sync(trainer.policy.model.trainable_parameters(), trainer.step)
+    folder = trainer.save() if write else None
+    world.barrier()
+    if folder is None:
         return None
-    folder = trainer.save()
     for hook in hooks:
         hook.on_save(trainer, folder)
     return folder

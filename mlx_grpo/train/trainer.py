@@ -20,6 +20,7 @@ One step = one generation batch of B prompts x G completions:
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,14 +42,11 @@ from mlx_grpo.models.policy import adapters_disabled, frozen_copy
 from mlx_grpo.rewards.inputs import reward_inputs
 from mlx_grpo.train.batch import BatchSpec, TrainBatch, micro_batches
 from mlx_grpo.train.checkpoint import Checkpointed
+from mlx_grpo.train.distributed import World, check_divides, global_advantages, rank_seed
 from mlx_grpo.train.dynamic import Drawn, fill_informative
 from mlx_grpo.train.logprobs import layerwise_supported, token_logprobs
-from mlx_grpo.train.objective import (
-    LossSettings,
-    group_advantages,
-    grpo_loss,
-    informative_groups,
-)
+from mlx_grpo.train.objective import LossSettings, grpo_loss, informative_groups
+from mlx_grpo.train.observed import Observed, from_json, merge, observe
 from mlx_grpo.train.optim import build_optimizer, clipped_step
 from mlx_grpo.train.rollout import (
     RolloutBatch,
@@ -97,9 +95,12 @@ def step_seed(seed: int, step: int) -> int:
 class Trainer(Checkpointed):
     """Holds the policy, optimizer and data stream of one run and trains it step by step."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path):
+    def __init__(self, cfg: TrainConfig, run_dir: Path, world: World | None = None):
         self.cfg = cfg
         self.run_dir = run_dir
+        self.world = world or World()
+        g, accumulation = cfg.rollout.group_size, cfg.optimizer.gradient_accumulation_steps
+        check_divides(cfg.batch_size, g, accumulation, self.world.size)
         self.rewards = rw.build_rewards(cfg.rewards)
         rw.warm_up(self.rewards)  # the answer checker loads while the model does
         eval_every = cfg.logging.eval_every
@@ -112,7 +113,7 @@ class Trainer(Checkpointed):
         mx.random.seed(cfg.seed)  # adapter initialisation draws random numbers: seed it too
         # with init_from adapters, the starting adapters are the KL reference (adapters_at)
         self.policy, self.start_adapters = load_starting_policy(cfg.model, cfg.lora)
-        self.batch_spec = BatchSpec.of(cfg, self._shared_prompts())
+        self.batch_spec = BatchSpec.of(cfg, self._shared_prompts(), ranks=self.world.size)
         examples, self.dropped_prompts = build_examples(
             rows, self.policy.tokenizer, cfg.data, cfg.rollout.max_prompt_length
         )
@@ -194,10 +195,15 @@ class Trainer(Checkpointed):
 
     # ------------------------------------------------------------------ one step
 
+    @property
+    def local_batch_size(self) -> int:
+        """Prompts this rank trains on per step: B / N."""
+        return self.cfg.batch_size // self.world.size
+
     def draw(self) -> Drawn:
-        """The next B prompts, their G completions each, decoded and scored (the time spent
-        on rewards adds up in `_reward_s`)."""
-        examples = self.stream.next_batch(self.cfg.batch_size)
+        """The next B prompts (this rank's B / N of them), their G completions each, decoded
+        and scored (the time spent on rewards adds up in `_reward_s`)."""
+        examples = self.world.shard(self.stream.next_batch(self.cfg.batch_size))
         rollout = self.rollout(examples)
         t0 = time.perf_counter()
         texts = decode_completions(self.policy.tokenizer, rollout)
@@ -244,8 +250,9 @@ class Trainer(Checkpointed):
             mx.eval(logp)
         return logp
 
-    def update(self, batches: list[TrainBatch], stats: StepStats) -> None:
-        """One optimizer update: summed micro-batch gradients, clipped by global norm."""
+    def gradients(self, batches: list[TrainBatch], stats: StepStats) -> tuple[Any, float]:
+        """The gradient of the generation batch's loss and this rank's share of the loss:
+        micro-batch gradients summed, then summed over ranks (the global gradient)."""
         self.policy.model.train()
         grads, loss = None, 0.0
         for batch in batches:
@@ -255,6 +262,13 @@ class Trainer(Checkpointed):
             del g  # only the running sum may outlive its micro-batch (one set, not two)
             stats.add({"policy_loss": value, **batch_stats})
             loss += value.item()
+        if grads is None:  # this rank kept no group this step, other ranks did
+            grads = tree_map(mx.zeros_like, self.policy.model.trainable_parameters())
+        return self.world.sum_grads(grads), loss
+
+    def update(self, batches: list[TrainBatch], stats: StepStats) -> None:
+        """One optimizer update on the global gradient, clipped by its global norm."""
+        grads, loss = self.gradients(batches, stats)
         norm = clipped_step(
             self.policy.model, self.optimizer, grads, self.cfg.optimizer.max_grad_norm
         )
@@ -264,7 +278,7 @@ class Trainer(Checkpointed):
     def train_step(self) -> StepOutput:
         """Run one full GRPO step; return its metrics and sample rows."""
         self.step += 1
-        mx.random.seed(step_seed(self.cfg.seed, self.step))
+        mx.random.seed(rank_seed(step_seed(self.cfg.seed, self.step), self.world.rank))
         mx.reset_peak_memory()
         self._reward_s = 0.0
         times = StepTimes()
@@ -272,21 +286,27 @@ class Trainer(Checkpointed):
         extra = 0
         if self.cfg.rollout.dynamic_sampling:  # DAPO: more prompts until B are informative
             drawn, extra = fill_informative(
-                drawn, self.draw, self.cfg.batch_size, self.cfg.rollout.dynamic_sampling
+                drawn,
+                self.draw,
+                self.local_batch_size,
+                self.cfg.rollout.dynamic_sampling,
+                self.world,
             )
         examples, rollout, texts, scores = drawn.examples, drawn.rollout, drawn.texts, drawn.scores
         times.reward, t0 = self._reward_s, time.perf_counter()
         g = self.cfg.rollout.group_size
-        advantages = group_advantages(scores.total, g, self.cfg.objective.scale_rewards)
+        advantages = global_advantages(
+            self.world, scores.total, g, self.cfg.objective.scale_rewards
+        )
         informative = informative_groups(scores.total, g)
         drop = self.cfg.objective.drop_uninformative_groups
         keep = informative if drop else np.ones_like(informative)
         t1 = time.perf_counter()
-        batches = micro_batches(rollout, advantages, keep, self.batch_spec) if keep.any() else []
+        batches = self.micro_batches(rollout, advantages, keep)
         batches = self.with_old_and_ref(batches)
         t2 = time.perf_counter()
         stats = StepStats()
-        for _ in range(self.cfg.objective.num_iterations if batches else 0):
+        for _ in range(self.cfg.objective.num_iterations if self.world.any(bool(batches)) else 0):
             self.update(batches, stats)
         times.reward += t1 - t0
         times.batch, times.update = t2 - t1, time.perf_counter() - t2
@@ -296,6 +316,14 @@ class Trainer(Checkpointed):
             metrics["dynamic_sampling/prompts_drawn"] = self.cfg.batch_size * (1 + extra)
         samples = self.samples(examples, rollout, texts, scores, advantages)
         return StepOutput(self.step, metrics, samples)
+
+    def micro_batches(
+        self, rollout: RolloutBatch, advantages: np.ndarray, keep: np.ndarray
+    ) -> list[TrainBatch]:
+        """The kept groups' micro-batches, normalized over every rank's (`batch.micro_batches`)."""
+        if not self.world.distributed:
+            return micro_batches(rollout, advantages, keep, self.batch_spec) if keep.any() else []
+        return micro_batches(rollout, advantages, keep, self.batch_spec, self.world.sum)
 
     def evaluate(self) -> dict[str, float]:
         """Greedy accuracy, format and emergence metrics on the canary prompts (`eval/...`)."""
@@ -322,14 +350,32 @@ class Trainer(Checkpointed):
         stats: StepStats,
         times: StepTimes,
     ) -> dict[str, Any]:
-        """One metrics.jsonl line (docs/metrics.md says what each key means)."""
-        lengths = np.array([len(c) for c in rollout.completion_ids])
-        tokens = sum(float(b.mask.sum().item()) for b in batches) * len(stats.losses)
+        """One metrics.jsonl line (docs/metrics.md says what each key means), describing the
+        whole generation batch: with several ranks, what every rank saw (`observed.merge`)."""
+        local = observe(
+            scores,
+            lengths=[len(c) for c in rollout.completion_ids],
+            truncated=[bool(t) for t in rollout.truncated],
+            informative=[bool(k) for k in keep],
+            sums=dict(stats.sums),
+            losses=list(stats.losses),
+            tokens=sum(float(b.mask.sum().item()) for b in batches) * len(stats.losses),
+            rollout_tokens=rollout.num_tokens,
+            rollout_s=rollout.seconds,
+            times={"reward_s": times.reward, "batch_s": times.batch, "update_s": times.update},
+            peak_memory=float(mx.get_peak_memory()),
+        )
+        seen = merge([from_json(o) for o in self.world.gather_json(local.as_json())])
+        return self._metrics_line(seen, stats.grad_norms)
+
+    def _metrics_line(self, seen: Observed, grad_norms: list[float]) -> dict[str, Any]:
+        scores, lengths = seen.scores, np.array(seen.lengths)
+        informative = np.array(seen.informative, dtype=float)
         # Per-token measurements exist only when something was updated: a step whose groups
         # were all dropped logs them as null, not as a fake 0.0.
-        per_tok = _per_token(stats.sums, tokens)
+        per_tok = _per_token(seen.sums, seen.tokens)
         if self.cfg.objective.importance_sampling_level == "sequence":
-            per_tok |= _per_sequence(stats.sums)  # clip ratios: fractions of sequences
+            per_tok |= _per_sequence(seen.sums)  # clip ratios: fractions of sequences
         m: dict[str, Any] = {
             "step": self.step,
             "reward_mean": float(scores.total.mean()),
@@ -342,27 +388,25 @@ class Trainer(Checkpointed):
             for kind, count in scores.outcomes.get(name, {}).items():
                 m[f"rewards/{name}/{kind}"] = count
         m |= {
-            "frac_zero_std_groups": float(1.0 - keep.mean()),
+            "frac_zero_std_groups": float(1.0 - informative.mean()),
             "kl": per_tok.get("kl_sum"),
             "clip_ratio/low": per_tok.get("clip_low_sum"),
             "clip_ratio/high": per_tok.get("clip_high_sum"),
             "clip_ratio/region": per_tok.get("clip_region_sum"),
-            "policy_loss": stats.sums.get("policy_loss", 0.0) / max(len(stats.losses), 1),
-            "loss": _mean(stats.losses),
+            "policy_loss": seen.sums.get("policy_loss", 0.0) / max(len(seen.losses), 1),
+            "loss": _mean(seen.losses),
             "entropy": per_tok.get("entropy_sum"),
             "completion_length/mean": float(lengths.mean()),
             "completion_length/min": int(lengths.min()),
             "completion_length/max": int(lengths.max()),
-            "truncation_rate": float(np.mean(rollout.truncated)),
-            "grad_norm": _mean(stats.grad_norms),
+            "truncation_rate": float(np.mean(seen.truncated)),
+            "grad_norm": _mean(grad_norms),
             "lr": float(self.optimizer.learning_rate.item()),
-            "updates": len(stats.losses),
-            "rollout_s": rollout.seconds,
-            "reward_s": times.reward,
-            "batch_s": times.batch,
-            "update_s": times.update,
-            "rollout_tokens_per_s": rollout.tokens_per_second,
-            "peak_memory_gb": mx.get_peak_memory() / 1e9,
+            "updates": len(seen.losses),
+            "rollout_s": seen.rollout_s,
+            **seen.times,
+            "rollout_tokens_per_s": seen.rollout_tokens / seen.rollout_s if seen.rollout_s else 0.0,
+            "peak_memory_gb": seen.peak_memory / 1e9,
         }
         return m
 
@@ -395,8 +439,19 @@ class Trainer(Checkpointed):
 
     # ------------------------------------------------------------------ checkpoints
 
+    def restored(self, state: dict[str, Any], folder: Path) -> None:
+        """Resuming with another number of ranks is allowed, and said once (by rank 0)."""
+        saved = int(state.get("world_size", 1))
+        if saved != self.world.size and self.world.is_main:
+            print(
+                f"note: {folder.name} was written by {saved} rank(s), resuming with "
+                f"{self.world.size}: same global batch and prompt order, but each rank samples "
+                f"with its own seed, so completions differ from an uninterrupted {saved}-rank run",
+                file=sys.stderr,
+            )
+
     def trainer_state(self) -> dict[str, Any]:
-        return {"data": self.stream.state(), "seed": self.cfg.seed}
+        return {"data": self.stream.state(), "seed": self.cfg.seed, "world_size": self.world.size}
 
 
 def _mean(values: list[float]) -> float:
