@@ -20,16 +20,18 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from mlx_grpo.config import DataConfig, RolloutConfig
+from mlx_grpo.config import DataConfig, RolloutConfig, TrainConfig
 from mlx_grpo.data.examples import Example, build_examples
-from mlx_grpo.data.tasks import rephrased
+from mlx_grpo.data.tasks import arithmetic, rephrased
 from mlx_grpo.infer.evaluate import evaluate
+from mlx_grpo.infer.held_out import held_out_rows
 from mlx_grpo.rewards import resolve_reward
 from mlx_grpo.rewards.basic import exact_number
-from mlx_grpo.train.trainer import Trainer
 
 # configs/ is the package mlx_grpo.configs (pyproject), so a wheel install has it too
 DEFAULT_CONFIG = Path(str(files("mlx_grpo.configs").joinpath("demo.yaml")))
+DEFAULT_SFT_CONFIG = Path(str(files("mlx_grpo.configs").joinpath("demo-sft.yaml")))
+COLD_START_ROWS = 48
 SPARKS = "▁▂▃▄▅▆▇█"
 
 
@@ -47,8 +49,8 @@ class HeldOut:
 
 LIKE_TRAINING, REPHRASED = "like training", "rephrased"
 SET_TITLES = {
-    LIKE_TRAINING: "held-out stories, rendered exactly like training",
-    REPHRASED: "rephrased: new wordings, instruction in the question, no system prompt or example",
+    LIKE_TRAINING: "held-out stories, prompted exactly as in training",
+    REPHRASED: "new wordings, the instruction in the question, no system prompt or example",
 }
 
 
@@ -62,14 +64,48 @@ def demo_overrides(model: str | None, steps: int | None, run_name: str) -> list[
     return out
 
 
-def eval_sets(trainer: Trainer) -> dict[str, list[Example]]:
+def eval_sets(cfg: TrainConfig, tokenizer: Any) -> dict[str, list[Example]]:
     """The demo's two held-out sets: the run's own held-out rows (`data.eval_size`, rendered
-    like training) and as many rephrased problems rendered as a new user asks in chat."""
-    story = trainer.held_out_examples()
-    rows = rephrased.generate(len(story), trainer.cfg.seed)
-    plain_chat = DataConfig(template=trainer.cfg.data.template)
-    tok, longest = trainer.policy.tokenizer, trainer.cfg.rollout.max_prompt_length
-    return {LIKE_TRAINING: story, REPHRASED: build_examples(rows, tok, plain_chat, longest)[0]}
+    like training) and as many rephrased problems, rendered as a new user asks in chat."""
+    longest = cfg.rollout.max_prompt_length
+    story = build_examples(held_out_rows(cfg), tokenizer, cfg.data, longest)[0]
+    rows = rephrased.generate(len(story), cfg.seed)
+    plain_chat = DataConfig(template=cfg.data.template)
+    return {
+        LIKE_TRAINING: story,
+        REPHRASED: build_examples(rows, tokenizer, plain_chat, longest)[0],
+    }
+
+
+def cold_start_rows(cfg: TrainConfig, n: int = COLD_START_ROWS) -> list[dict[str, str]]:
+    """SFT rows for the cold start: training-style stories (none of the held-out ones) whose
+    completions are written from the gold answer: the equation, then the tagged number."""
+    held = {row["prompt"] for row in held_out_rows(cfg)}
+    rows = arithmetic.worked_problems(n + len(held), cfg.seed)
+    return [
+        {
+            "prompt": str(r["prompt"]),
+            "completion": f"{r['working']}\n<answer>{r['answer']}</answer>",
+        }
+        for r in rows
+        if r["prompt"] not in held
+    ][:n]
+
+
+def sft_overrides(cfg: TrainConfig, rows: Path, steps: int | None) -> list[str]:
+    """The cold start trains the demo's model and adapters, on `rows`, with the GRPO run's
+    prompt format (template, instruction), seed and output folder."""
+    out = [
+        f"model.path={cfg.model.path}",
+        f"lora={json.dumps(vars(cfg.lora))}",
+        f"data.train={rows}",
+        f"data.template={cfg.data.template}",
+        f"data.instruction={json.dumps(cfg.data.instruction)}",
+        f"seed={cfg.seed}",
+        f"logging.output_dir={cfg.logging.output_dir}",
+        f"logging.run_name={rows.parent.name}",
+    ]
+    return out + ([f"steps={steps}", f"checkpoint.every={steps}"] if steps else [])
 
 
 def held_out_accuracy(model: Any, tokenizer: Any, rollout: RolloutConfig,
