@@ -125,7 +125,7 @@ class DataConfig:
     prompt_template: str | None = None  # for template custom: text with a {prompt} placeholder
     system_prompt: str | None = None
     few_shot: list[FewShot] = field(default_factory=list)  # chat template: earlier turns
-    instruction: list[str] = field(default_factory=list)  # e.g. the format; one is added to each question
+    instruction: list[str] = field(default_factory=list)  # one added to each question
     shuffle: bool = True  # a new seeded order every epoch
 
 

@@ -45,7 +45,7 @@ class SftDataConfig:
     prompt_template: str | None = None  # for template custom: text with a {prompt} placeholder
     system_prompt: str | None = None  # chat template (a row's own system message wins)
     few_shot: list[FewShot] = field(default_factory=list)  # chat template: earlier turns
-    instruction: list[str] = field(default_factory=list)  # one is added to each question, as in train
+    instruction: list[str] = field(default_factory=list)  # one added to each question
 
     def prompt_format(self) -> DataConfig:
         """The GRPO DataConfig that renders prompts the same way (`data.examples`)."""
