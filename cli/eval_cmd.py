@@ -65,7 +65,7 @@ def eval_command(
     run_cfg = held_out.run_config(run)
     correctness = resolve_reward(reward, held_out.reward_params(run_cfg, reward))
     fmt = resolve_reward(held_out.format_reward_name(run_cfg, format_reward))
-    rows = held_out.held_out_rows(run_cfg) if data == held_out.HELD_OUT else None
+    rows = held_out.held_out_questions(run_cfg) if data == held_out.HELD_OUT else None
     loaded = model_flags.load_from_flags(model, adapter, run, step)
     examples = _examples(loaded, data, split, limit, template, system, seed, rows)
     mx.random.seed(seed)
