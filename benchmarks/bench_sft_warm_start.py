@@ -1,15 +1,17 @@
 """SFT warm start + GRPO versus GRPO alone, at the same wall time, on SmolLM2-135M offline.
 
 Arm A trains configs/demo.yaml (GRPO + LoRA on builtin:arithmetic) for --steps steps. Arm B
-first runs `mlx-grpo sft` on 48 format rows written here from gold answers
-("a op b = c" then "<answer>c</answer>"), then GRPO from it (`model.init_from`) for as many
-steps as the training time left after SFT allows at arm A's measured seconds per step.
-Training time is the sum of the runs' own per-step timings in metrics.jsonl (SFT: `step_s`;
-GRPO: `rollout_s + reward_s + batch_s + update_s`): model loading, conversion and the
-evaluations are outside it, in both arms alike. `--reuse TAG` keeps runs of an earlier
-invocation (runs/ws-*-TAG) instead of training them again. The base and
-both arms are evaluated greedily on problems phrased unlike the built-in stories, with the
-format instruction in the user message.
+first runs `mlx-grpo sft` on the demo's 48 cold-start rows (`cli.demo.cold_start_rows`:
+completions "a op b = c" then "<answer>c</answer>" written from gold answers), then GRPO
+from it (`model.init_from`) for as many steps as the training time left after SFT allows at
+arm A's measured seconds per step. Training time is the sum of the runs' own per-step timings
+in metrics.jsonl (SFT: `step_s`; GRPO: `rollout_s + reward_s + batch_s + update_s`): model
+loading, conversion and the evaluations are outside it, in both arms alike. `--reuse TAG`
+keeps runs of an earlier invocation (runs/ws-*-TAG) instead of training them again. The base
+and both arms are evaluated greedily on the demo's rephrased set (`data.tasks.rephrased`:
+phrasings unlike the built-in stories, the format instruction in the user message), rendered
+with the run's prompt format (configs/demo.yaml has no system prompt or worked example since
+the attempts in RESULTS.md).
 
     LD_PRELOAD=/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0 \
         nice python benchmarks/bench_sft_warm_start.py
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import subprocess
 import tempfile
 import time
@@ -27,55 +28,23 @@ from pathlib import Path
 
 import yaml
 from common import machine
+from mlx_grpo.cli.demo import cold_start_rows
+
+from mlx_grpo.config import load_config
+from mlx_grpo.data.tasks import rephrased
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [str(ROOT / ".venv/bin/mlx-grpo")]
-TAG = "Put the final number in <answer></answer> tags."
-OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
-EVAL_FORMS = [
-    "Compute {a} {word} {b}. " + TAG,
-    "What number do you get from {a} {sym} {b}? " + TAG,
-    "Calculate the value of {a} {sym} {b}. " + TAG,
-    "If x = {a} {sym} {b}, what is x? " + TAG,
-]
-WORDS = {"+": "plus", "-": "minus", "*": "times"}
-SFT_FORMS = [
-    "{name} has {a} {item}. {name} gets {b} more {item}. How many {item} now?",
-    "There are {a} {item} in a bag and {b} are taken out. How many are left?",
-    "{name} buys {a} boxes with {b} {item} in each. How many {item} in all?",
-]
-
-
-def _operands(rng: random.Random, op: str) -> tuple[int, int]:
-    a, b = rng.randint(2, 20), rng.randint(2, 20)
-    if op == "*":
-        a, b = rng.randint(2, 9), rng.randint(2, 9)
-    return (max(a, b), min(a, b)) if op == "-" else (a, b)
 
 
 def eval_rows(n: int, seed: int) -> list[dict]:
-    """Held-out questions in a phrasing the training prompts never use."""
-    rng, rows = random.Random(seed), []
-    for i in range(n):
-        op = "+-*"[i % 3]
-        a, b = _operands(rng, op)
-        form = EVAL_FORMS[i % len(EVAL_FORMS)]
-        prompt = form.format(a=a, b=b, sym=op, word=WORDS[op])
-        rows.append({"prompt": prompt, "answer": str(OPS[op](a, b))})
-    return rows
+    """Held-out questions in phrasings the training prompts never use (the demo's set)."""
+    return [{"prompt": r["prompt"], "answer": r["answer"]} for r in rephrased.generate(n, seed)]
 
 
-def sft_rows(n: int, seed: int) -> list[dict]:
-    """Story problems with completions built from the gold answer: the demo's format."""
-    rng, rows = random.Random(seed), []
-    names, items = ["Mia", "Leo", "Sam", "Ivy"], ["apples", "cards", "stones", "books"]
-    for i in range(n):
-        op = "+-*"[i % 3]
-        a, b = _operands(rng, op)
-        prompt = SFT_FORMS[i % 3].format(a=a, b=b, name=rng.choice(names), item=rng.choice(items))
-        c = OPS[op](a, b)
-        rows.append({"prompt": prompt, "completion": f"{a} {op} {b} = {c}\n<answer>{c}</answer>"})
-    return rows
+def sft_rows(n: int) -> list[dict]:
+    """Training-style stories with completions written from the gold answer (the demo's)."""
+    return cold_start_rows(load_config(ROOT / "configs/demo.yaml", []), n)
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -103,8 +72,9 @@ def sft_config(demo: dict, data: Path, steps: int, name: str) -> dict:
             "train": str(data),
             "eval_size": 8,
             "template": d["template"],
-            "system_prompt": d["system_prompt"],
-            "few_shot": d["few_shot"],
+            "system_prompt": d.get("system_prompt"),
+            "few_shot": d.get("few_shot", []),
+            "instruction": d.get("instruction", []),
         },
         "sft": {"max_length": 256},
         "checkpoint": {"every": steps, "keep_last": 1},
@@ -161,7 +131,7 @@ def main() -> None:
     a_name, s_name, b_name = f"ws-a-{tag}", f"ws-sft-{tag}", f"ws-b-{tag}"
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
-        write_jsonl(tmp / "sft.jsonl", sft_rows(48, seed=1))
+        write_jsonl(tmp / "sft.jsonl", sft_rows(48))
         write_jsonl(tmp / "eval.jsonl", eval_rows(args.n_eval, seed=2))
         train(grpo_config(demo, args.steps, a_name, None), tmp, "train", bool(args.reuse))
         sft = sft_config(demo, tmp / "sft.jsonl", args.sft_steps, s_name)

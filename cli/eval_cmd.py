@@ -77,7 +77,7 @@ def eval_command(
     ks = _pass_ks(pass_k, samples)
     if reward != AUTO:  # a wrong name fails before the model loads
         _judges(run_cfg, reward, format_reward, [])
-    rows = held_out.held_out_rows(run_cfg) if data == held_out.HELD_OUT else None
+    rows = held_out.held_out_questions(run_cfg) if data == held_out.HELD_OUT else None
     loaded = model_flags.load_from_flags(model, adapter, run, step)
     examples = _examples(loaded, data, split, limit, template, system, seed, rows)
     correctness, fmt = _judges(run_cfg, reward, format_reward, examples)

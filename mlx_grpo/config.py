@@ -125,6 +125,7 @@ class DataConfig:
     prompt_template: str | None = None  # for template custom: text with a {prompt} placeholder
     system_prompt: str | None = None
     few_shot: list[FewShot] = field(default_factory=list)  # chat template: earlier turns
+    instruction: list[str] = field(default_factory=list)  # one added to each question
     shuffle: bool = True  # a new seeded order every epoch
 
 
@@ -467,6 +468,16 @@ def validate(config: TrainConfig) -> None:
     _validate_combinations(config)
 
 
+def check_instructions(instructions: list[str]) -> None:
+    """`data.instruction`: each entry a non-empty line of text."""
+    for i, text in enumerate(instructions):
+        if not isinstance(text, str) or not text.strip():
+            raise UserError(
+                "must be a non-empty string (an instruction added to every question)",
+                where=f"data.instruction[{i}]",
+            )
+
+
 def _validate_combinations(config: TrainConfig) -> None:
     full = config.lora.fine_tune_type in ("full", "partial")
     if full and config.model.quantize_bits is not None:
@@ -485,6 +496,7 @@ def _validate_combinations(config: TrainConfig) -> None:
             "template custom needs a prompt_template containing {prompt}",
             where="data.prompt_template",
         )
+    check_instructions(config.data.instruction)
     for i, spec in enumerate(config.rewards):
         if spec.timeout is not None and not spec.timeout > 0:
             raise UserError(

@@ -141,7 +141,7 @@ def test_eval_reward_gets_the_same_inputs_as_training_rewards(tmp_path, tiny_mod
     assert metrics["eval/pass@1"] == 1.0
 
 
-def _held_out_run(tmp_path, model_dir, eval_size: int):  # noqa: ANN001, ANN202
+def _held_out_run(tmp_path, model_dir, eval_size: int, **data):  # noqa: ANN001, ANN202, ANN003
     """A full-weight run folder whose config holds `eval_size` arithmetic rows out."""
     import shutil
 
@@ -152,7 +152,7 @@ def _held_out_run(tmp_path, model_dir, eval_size: int):  # noqa: ANN001, ANN202
     config = {
         "model": {"path": str(model_dir)},
         "data": {"train": "builtin:arithmetic", "num_examples": 40, "eval_size": eval_size,
-                 "template": "plain"},
+                 "template": "plain", **data},
         "rewards": [{"name": "math_correct", "params": {"tagged_only": True}},
                     {"name": "answer_tag", "weight": 0.5}],
         "rollout": {"max_completion_length": 6},
@@ -177,6 +177,18 @@ def test_eval_held_out_scores_the_rows_training_held_out(tmp_path, tiny_model_di
         result = json.loads(path.read_text())
         assert [row["prompt"] for row in result["rows"]] == [r["prompt"] for r in held]
         assert result["model"].endswith("@ base" if path == out_before else "@ step_3")
+
+
+def test_eval_held_out_asks_each_question_with_the_runs_instruction(tmp_path, tiny_model_dir,
+                                                                    run_cli):  # fmt: skip
+    instructions = ["Tag it.", "Use <answer> tags."]
+    run = _held_out_run(tmp_path, tiny_model_dir, eval_size=6, instruction=instructions)
+    out = tmp_path / "e.json"
+    assert run_cli("eval", "--run", run, "--data", "held-out", "--temp", "0", "--out", out) == 0
+    prompts = [row["prompt"] for row in json.loads(out.read_text())["rows"]]
+    assert len(prompts) == 6 and all(
+        p.endswith(tuple(" " + i for i in instructions)) for p in prompts
+    )
 
 
 def test_eval_held_out_without_a_run_or_rows_is_one_line(tmp_path, tiny_model_dir, run_cli, capsys):

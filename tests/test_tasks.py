@@ -68,3 +68,20 @@ def test_bad_task_arguments() -> None:
         generate_task("sudoku", 1, 0)
     with pytest.raises(UserError, match="difficulty"):
         generate_task("countdown", 1, 0, difficulty=9)
+
+
+def test_worked_problems_are_training_stories_with_their_equation() -> None:
+    import re
+
+    from mlx_grpo.data.tasks import arithmetic
+
+    rows = arithmetic.worked_problems(40, seed=0)
+    assert rows == arithmetic.worked_problems(40, seed=0)
+    story = re.compile(r"(\w+) has (\d+) (\w+)\. (?:Then \1 gets (\d+) more \3\.|\1 gives (\d+) "
+                       r"\3 to a friend\.) How many \3 does \1 have now\?")  # fmt: skip
+    for row in rows:
+        _, start, _, gain, loss = story.fullmatch(str(row["prompt"])).groups()
+        op, b = ("+", gain) if gain else ("-", loss)
+        assert row["working"] == f"{start} {op} {b} = {row['answer']}"
+        assert int(row["answer"]) == (int(start) + int(b) if gain else int(start) - int(b))
+    assert all(story.fullmatch(str(r["prompt"])) for r in arithmetic.generate(40, 0, 1))

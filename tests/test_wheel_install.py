@@ -42,9 +42,11 @@ def run_installed(site: Path, cwd: Path, *code: str) -> subprocess.CompletedProc
 def test_the_demo_config_ships_in_the_wheel(site: Path, tmp_path: Path) -> None:
     out = run_installed(
         site, tmp_path,
-        "import mlx_grpo; from mlx_grpo.cli.demo import DEFAULT_CONFIG",
+        "import mlx_grpo; from mlx_grpo.cli.demo import DEFAULT_CONFIG, DEFAULT_SFT_CONFIG",
         "from mlx_grpo.config import load_config",
+        "from mlx_grpo.sft.config import load_sft_config",
         "cfg = load_config(DEFAULT_CONFIG, [])",
+        "assert load_sft_config(DEFAULT_SFT_CONFIG, []).steps > 0  # the cold start's config",
         "print(mlx_grpo.__file__, DEFAULT_CONFIG, cfg.data.train, cfg.steps, sep='\\n')",
     )  # fmt: skip
     assert out.returncode == 0, out.stderr

@@ -9,6 +9,7 @@ permutation, so the cursor (epoch, index) is all a checkpoint needs to resume th
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,18 @@ def split_rows(rows: list[dict], eval_size: int, seed: int) -> tuple[list[dict],
     return [r for i, r in enumerate(rows) if i not in held], [rows[i] for i in sorted(held)]
 
 
+def with_instruction(prompt: str, instructions: list[str]) -> str:
+    """The question with one of `data.instruction` after it (the same one for the same
+    question on every machine: chosen by a CRC of its text), or unchanged without any."""
+    if not instructions:
+        return prompt
+    return f"{prompt} {instructions[zlib.crc32(prompt.encode()) % len(instructions)]}"
+
+
 def render_prompt(tokenizer: Any, prompt: str, cfg: DataConfig) -> str:
-    """Turn a question into the text the model sees, per `data.template`."""
+    """Turn a question (with its `data.instruction`) into the text the model sees, per
+    `data.template`."""
+    prompt = with_instruction(prompt, cfg.instruction)
     if cfg.template == "plain":
         return prompt
     if cfg.template == "custom":

@@ -1,8 +1,9 @@
 """`eval --run RUN --data held-out`: the run's own held-out problems, scored as training did.
 
 The held-out rows are rebuilt from the run's config exactly as the trainer split them
-(`data.train`, `data.eval_size`, `seed`), and a reward the run trained with keeps its
-params, so `mlx-grpo eval` reproduces the demo's before/after table from the command line.
+(`data.train`, `data.eval_size`, `seed`; each question with its `data.instruction`), and a
+reward the run trained with keeps its params, so `mlx-grpo eval` reproduces the demo's table
+for its held-out stories from the command line.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from mlx_grpo import rundir
 from mlx_grpo.config import TrainConfig, load_config
-from mlx_grpo.data.examples import load_rows, split_rows
+from mlx_grpo.data.examples import load_rows, split_rows, with_instruction
 from mlx_grpo.errors import UserError
 from mlx_grpo.sft.config import is_sft_config
 
@@ -37,6 +38,15 @@ def held_out_rows(cfg: TrainConfig | None) -> list[dict]:
         raise UserError("this run held no rows out (its data.eval_size is 0)", where="--data")
     rows = load_rows(cfg.data, cfg.seed)
     return split_rows(rows, cfg.data.eval_size, cfg.seed)[1]
+
+
+def held_out_questions(cfg: TrainConfig | None) -> list[dict]:
+    """The held-out rows with the run's `data.instruction` written into each question, as
+    training asked them (the command renders the rest: template, system prompt, few-shot)."""
+    instructions = cfg.data.instruction if cfg else []
+    return [
+        {**r, "prompt": with_instruction(r["prompt"], instructions)} for r in held_out_rows(cfg)
+    ]
 
 
 def reward_params(cfg: TrainConfig | None, name: str) -> dict[str, Any]:

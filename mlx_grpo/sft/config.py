@@ -23,6 +23,7 @@ from mlx_grpo.config import (
     OptimizerConfig,
     ScheduleConfig,
     build_dataclass,
+    check_instructions,
     load_config,
 )
 from mlx_grpo.errors import UserError
@@ -44,6 +45,7 @@ class SftDataConfig:
     prompt_template: str | None = None  # for template custom: text with a {prompt} placeholder
     system_prompt: str | None = None  # chat template (a row's own system message wins)
     few_shot: list[FewShot] = field(default_factory=list)  # chat template: earlier turns
+    instruction: list[str] = field(default_factory=list)  # one added to each question
 
     def prompt_format(self) -> DataConfig:
         """The GRPO DataConfig that renders prompts the same way (`data.examples`)."""
@@ -52,6 +54,7 @@ class SftDataConfig:
             prompt_template=self.prompt_template,
             system_prompt=self.system_prompt,
             few_shot=list(self.few_shot),
+            instruction=list(self.instruction),
         )
 
 
@@ -144,6 +147,7 @@ def validate_sft(config: SftConfig) -> None:
 
 def _validate_combinations(config: SftConfig) -> None:
     data = config.data
+    check_instructions(data.instruction)
     sources = data.train if isinstance(data.train, list) else [data.train]
     if not any(sources):
         raise UserError(

@@ -98,3 +98,25 @@ def generate(n: int, seed: int, difficulty: int = 1) -> list[dict[str, object]]:
         raise ValueError(f"difficulty must be one of {sorted(LEVELS)}, not {difficulty}")
     rng = random.Random(f"arithmetic-{seed}-{difficulty}")
     return [{**_problem(rng, LEVELS[difficulty]), "difficulty": difficulty} for _ in range(n)]
+
+
+def worked_problems(n: int, seed: int) -> list[dict[str, object]]:
+    """`n` level-1 problems with their working: rows {"prompt", "answer", "working"}, where
+    working is the one equation ("9 - 5 = 4"). Material for an SFT cold start (the demo
+    writes its completions from these), drawn from its own seeded stream."""
+    rng, level, rows = random.Random(f"arithmetic-worked-{seed}"), LEVELS[1], []
+    while len(rows) < n:
+        name, item = rng.choice(NAMES), rng.choice(ITEMS)
+        count = _start(rng, level)
+        step = STEPS[rng.choice(level.kinds)](rng, count, level, item)
+        if step is None:
+            continue
+        sentence, new = step
+        op = "+" if new > count else "-"
+        prompt = (
+            f"{name} has {count} {item}. {sentence.replace('{who}', name)} "
+            f"How many {item} does {name} have now?"
+        )
+        rows.append({"prompt": prompt, "answer": str(new),
+                     "working": f"{count} {op} {abs(new - count)} = {new}"})  # fmt: skip
+    return rows
