@@ -8,7 +8,7 @@ from conftest import read_metrics, write_jsonl
 
 from mlx_grpo.config import RewardSpec
 from mlx_grpo.errors import UserError
-from mlx_grpo.rewards import build_rewards, code, score
+from mlx_grpo.rewards import build_rewards, check_rows, code, programs, score
 
 C_TESTS = ["add(2, 3) == 5", "add(-1, 1) == 0", "assert add(0, 0) == 0;"]
 PY_TESTS = ["add(2, 3) == 5", "assert add(-1, 1) == 0", "add(0, 0) == 0"]
@@ -53,6 +53,48 @@ def test_cpp_and_python() -> None:
 def test_forged_result_lines_do_not_count() -> None:
     forge = '```c\n#include <stdio.h>\nint add(int a, int b) { puts("x 0 1"); return 7; }\n```'
     assert run([forge], "c", C_TESTS) == [0.0]
+
+
+def test_answers_that_fake_a_pass_fail() -> None:
+    """The judge's own process decides: exiting early, overriding ==, printing lines or
+    reading the harness's files never passes a test."""
+    c_exit = "```c\n#include <unistd.h>\nint add(int a, int b) { _exit(0); }\n```"
+    c_print = (
+        "```c\n#include <stdio.h>\n#include <stdlib.h>\n"
+        "int add(int a, int b) {\n"
+        '  for (int i = 0; i < 3; i++) printf("x %d 1\\n", i);\n  exit(0);\n}\n```'
+    )
+    assert run([c_exit, c_print], "c", C_TESTS) == [0.0, 0.0]
+    always = "    def __eq__(s, o): return True\n"
+    eq = f"```python\nclass A:\n{always}def add(a, b):\n    return A()\n```"
+    sub = f"```python\nclass I(int):\n{always}def add(a, b):\n    return I(9)\n```"
+    leave = "```python\nimport os\nos._exit(0)\n```"
+    peek = (
+        "```python\nimport glob\nfor f in glob.glob('*'):\n    print(open(f).read())\n"
+        "def add(a, b):\n    return 7\n```"
+    )
+    assert run([eq, sub, leave, peek], "python", PY_TESTS) == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_equal_answers_share_one_compile() -> None:
+    good = "```c\nint add(int a, int b) { return a + b + 0 * 17; }\n```"
+    before = programs.BINARIES.compiles
+    assert run([good], "c", C_TESTS) == [1.0] and run([good], "c", C_TESTS) == [1.0]
+    assert programs.BINARIES.compiles == before + 1
+
+
+def test_missing_compiler_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(programs, "tool_works", lambda tool: tool != "cc")
+    with pytest.raises(UserError, match="needs `cc`"):
+        build_rewards([RewardSpec(name="code_tests", params={"default_language": "c"})])
+    rewards = build_rewards([RewardSpec(name="code_tests")])  # the rows decide
+    check_rows(rewards, [{"language": "python"}, {"language": "cpp"}])
+    with pytest.raises(UserError, match="needs `cc`"):
+        check_rows(rewards, [{"language": "python"}, {}])  # no language: the default, c
+    with pytest.raises(UserError, match="'fortran'"):
+        check_rows(rewards, [{"language": "fortran"}])
+    with pytest.raises(UserError, match="timeout must be"):
+        build_rewards([RewardSpec(name="code_tests", params={"timeout": 0})])
 
 
 def test_all_or_nothing_and_config_entry() -> None:

@@ -166,7 +166,7 @@ def test_bad_params_and_a_missing_compiler_fail_at_config_time(monkeypatch) -> N
     ]:
         with pytest.raises(UserError, match=message):
             build_rewards([RewardSpec(name="test_generation", params=params)])
-    monkeypatch.setitem(tg.TOOLS, "cpp", "no-such-compiler")
+    monkeypatch.setitem(programs.TOOLS, "cpp", "no-such-compiler")
     with pytest.raises(UserError, match="cpp needs `no-such-compiler`"):
         build_rewards([RewardSpec(name="test_generation", params={"default_language": "cpp"})])
 

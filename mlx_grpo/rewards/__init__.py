@@ -21,7 +21,7 @@ from mlx_grpo.rewards.custom import RewardFn, call_safely
 from mlx_grpo.rewards.library import resolve_reward
 from mlx_grpo.rewards.limits import DEFAULT_LIMIT_S, TimeLimited
 
-__all__ = ["Reward", "Scores", "build_rewards", "resolve_reward", "score", "warm_up"]
+__all__ = ["Reward", "Scores", "build_rewards", "check_rows", "resolve_reward", "score", "warm_up"]
 
 
 @dataclass
@@ -62,6 +62,15 @@ def build_rewards(specs: list[RewardSpec]) -> list[Reward]:
         name = name if seen[name] == 1 else f"{name}_{seen[name]}"
         rewards.append(Reward(name, spec.weight, fn, limit))
     return rewards
+
+
+def check_rows(rewards: list[Reward], rows: list[dict]) -> None:
+    """Let rewards check the loaded rows before the model loads (`code_tests`: each row's
+    compiler runs): a reward function's optional `check_rows(rows, params)` attribute."""
+    for reward in rewards:
+        check = getattr(reward.fn, "check_rows", None)  # bind_params' wrapper keeps it
+        if callable(check):
+            check(rows, dict(getattr(reward.fn, "keywords", {}) or {}))
 
 
 def warm_up(rewards: list[Reward]) -> None:

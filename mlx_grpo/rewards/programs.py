@@ -12,9 +12,11 @@ never sit beside a running program.
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import secrets
 import shutil
+import subprocess
 import tempfile
 import threading
 from collections import OrderedDict
@@ -22,11 +24,42 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import NamedTuple
 
+from mlx_grpo.errors import UserError
 from mlx_grpo.rewards import jail
 from mlx_grpo.rewards.harness import Program
 
 COMPILE = jail.Limits(wall_s=30.0, cpu_s=20, memory_mb=2048, file_mb=64)
 MAX_ENTRIES = 4096  # binaries of about 20 KB
+
+
+TOOLS = {"c": "cc", "cpp": "c++", "python": "python3"}  # looked up on the sandbox's PATH
+
+
+@functools.cache
+def tool_works(tool: str) -> bool:
+    """Whether `tool --version` runs from the sandbox's PATH (on a Mac without the command
+    line tools, /usr/bin/cc exists but only asks to install them)."""
+    path = shutil.which(tool, path=jail.SAFE_PATH)
+    if path is None:
+        return False
+    try:
+        done = subprocess.run(
+            [path, "--version"], capture_output=True, timeout=30, env={"PATH": jail.SAFE_PATH}
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def require_tool(language: str, reward: str) -> None:
+    """A UserError, at config time, when `language`'s compiler or interpreter is missing."""
+    tool = TOOLS[language]
+    if not tool_works(tool):
+        raise UserError(
+            f"reward {reward}: {language} needs `{tool}` on {jail.SAFE_PATH}, and it is missing "
+            "or does not run (install a compiler: the Xcode command line tools on a Mac, gcc "
+            "on Linux)"
+        )
 
 
 class Ran(NamedTuple):

@@ -25,7 +25,6 @@ reference, or a C/C++ test line reaches outside its function), no_tests.
 from __future__ import annotations
 
 import os
-import shutil
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any, NamedTuple
 
@@ -35,7 +34,6 @@ from mlx_grpo.rewards.doctests import Case, c_safe, matches, parse
 from mlx_grpo.rewards.harness import program, results
 
 LANGUAGES = ("c", "cpp", "python")
-TOOLS = {"c": "cc", "cpp": "c++", "python": "python3"}  # looked up on the sandbox's PATH
 POSITIVE = ("timeout", "test_timeout", "memory_mb", "max_tests")
 NON_NEGATIVE = ("valid_exponent", "kill_exponent", "workers")
 LAST_COUNTS: dict[str, int] = {}
@@ -214,12 +212,7 @@ def check_params(params: dict[str, Any]) -> None:
             f"reward test_generation: default_language must be one of {', '.join(LANGUAGES)}, "
             f"not {language!r}"
         )
-    tool = TOOLS[language]
-    if shutil.which(tool, path=jail.SAFE_PATH) is None:
-        raise UserError(
-            f"reward test_generation: {language} needs `{tool}` on {jail.SAFE_PATH} (install a "
-            "compiler: the Xcode command line tools on a Mac, gcc on Linux)"
-        )
+    programs.require_tool(language, "test_generation")
 
 
 test_generation.check_params = check_params  # type: ignore[attr-defined]  # library.bind_params

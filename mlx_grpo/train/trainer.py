@@ -110,6 +110,7 @@ class Trainer(Checkpointed):
         rows, self.eval_rows = split_rows(
             load_rows(cfg.data, cfg.seed), cfg.data.eval_size, cfg.seed
         )
+        rw.check_rows(self.rewards, rows + self.eval_rows)  # e.g. a missing compiler
         mx.random.seed(cfg.seed)  # adapter initialisation draws random numbers: seed it too
         # with init_from adapters, the starting adapters are the KL reference (adapters_at)
         self.policy, self.start_adapters = load_starting_policy(cfg.model, cfg.lora)
