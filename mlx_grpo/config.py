@@ -60,6 +60,7 @@ class RolloutConfig:
     stop: list[str] = field(default_factory=list)  # stop strings besides EOS, e.g. </answer>
     max_prompt_length: int = 512  # longer prompts are dropped (counted), never truncated
     dynamic_sampling: int = 0  # DAPO: up to N more batches of B prompts until B informative
+    merge_adapters: bool = True  # decode with LoRA merged into its (unquantized) base: faster
 
 
 @dataclass

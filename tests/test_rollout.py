@@ -235,3 +235,49 @@ def test_shared_scoring_of_other_bodies_calls_them_whole(model_and_tokenizer, mo
     monkeypatch.setattr(lp, "layerwise_supported", lambda model: False)
     other, _ = completion_logprobs(model, groups, 1.0, 16)
     np.testing.assert_allclose(np.array(known)[m], np.array(other)[m], atol=1e-5)
+
+
+def test_merged_adapters_compute_the_same_function_and_are_put_back(
+    model_and_tokenizer, fresh_model
+):
+    """Decoding with LoRA merged into its base: same logits, same sampled tokens and
+    sampler log-probs as the adapter layers; afterwards the adapter layers are back, unchanged."""
+    from mlx.utils import tree_flatten
+    from mlx_lm.tuner.lora import LoRALinear
+
+    from mlx_grpo.train.rollout import merged_adapters
+
+    _, tok = model_and_tokenizer
+    add_lora(fresh_model, 2)
+    before = {k: np.array(v) for k, v in tree_flatten(fresh_model.parameters())}
+    x = mx.array([tok.encode("a prompt of a few tokens")])
+    plain = fresh_model(x)
+    with merged_adapters(fresh_model):
+        assert not any(isinstance(m, LoRALinear) for m in fresh_model.modules())
+        merged = fresh_model(x)
+    np.testing.assert_allclose(np.array(merged), np.array(plain), atol=1e-4, rtol=1e-4)
+    assert any(isinstance(m, LoRALinear) for m in fresh_model.modules())
+    after = dict(tree_flatten(fresh_model.parameters()))
+    assert before.keys() == after.keys()
+    for k, v in before.items():
+        np.testing.assert_array_equal(np.array(after[k]), v)  # bit for bit, not re-derived
+    prompts = [tok.encode("hi"), tok.encode("two")]
+    on = _rollout(fresh_model, tok, prompts, max_tokens=10, merge_adapters=True)
+    off = _rollout(fresh_model, tok, prompts, max_tokens=10, merge_adapters=False)
+    assert on.completion_ids == off.completion_ids  # the same draws from the same RNG
+    for a, b in zip(on.logprobs, off.logprobs):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_merging_leaves_quantized_bases_alone(fresh_model):
+    """A LoRA layer over a 4-bit base is not merged (that would re-quantize the sum)."""
+    import mlx.nn as nn
+    from mlx_lm.tuner.lora import LoRALinear
+
+    from mlx_grpo.train.rollout import merged_adapters
+
+    nn.quantize(fresh_model, group_size=32, bits=4)
+    add_lora(fresh_model, 1)
+    n_lora = sum(isinstance(m, LoRALinear) for m in fresh_model.modules())
+    with merged_adapters(fresh_model):
+        assert sum(isinstance(m, LoRALinear) for m in fresh_model.modules()) == n_lora

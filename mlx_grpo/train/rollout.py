@@ -4,16 +4,24 @@ Built on mlx-lm's `BatchGenerator`. Each prompt is prefilled once into its own K
 siblings all start from that cache, so the prompt is never recomputed per completion. The
 engine returns the token ids it sampled (completions are never decoded and re-encoded) and
 marks completions cut off by the token limit.
+
+While it decodes, LoRA layers over plain (unquantized) linears run merged (`merged_adapters`):
+one matrix product W' = W + scale * (A B)^T per layer instead of three, the same function of
+the input (the first step's adapters, B = 0, merge to W bit for bit). The layers are put back
+afterwards; a quantized base keeps its adapters as they are (merging would re-quantize).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
+from mlx.utils import tree_unflatten
 
 from mlx_grpo.config import RolloutConfig
 
@@ -84,6 +92,7 @@ class Sampling:
     sampler: Any
     stops: list[list[int]]
     return_logprobs: bool = False
+    merge_adapters: bool = True  # decode LoRA layers merged into their base (`merged_adapters`)
 
 
 def sampling_from_config(cfg: RolloutConfig, tokenizer: Any) -> Sampling:
@@ -91,16 +100,57 @@ def sampling_from_config(cfg: RolloutConfig, tokenizer: Any) -> Sampling:
         max_tokens=cfg.max_completion_length,
         sampler=make_rollout_sampler(cfg),
         stops=stop_sequences(tokenizer, cfg.stop),
+        merge_adapters=cfg.merge_adapters,
     )
+
+
+def _mergeable(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """LoRA layers whose base is a plain Linear (DoRA and quantized bases are left alone)."""
+    from mlx_lm.tuner.lora import LoRALinear
+
+    return [
+        (k, m)
+        for k, m in model.named_modules()
+        if type(m) is LoRALinear and type(m.linear) is nn.Linear
+    ]
+
+
+@contextlib.contextmanager
+def merged_adapters(model: nn.Module) -> Iterator[None]:
+    """Temporarily replace each mergeable LoRA layer by its base Linear with weight
+    W' = W + scale * (A B)^T: x W'^T = x W^T + scale (x A) B, one product instead of three.
+    (No new module is built: building one would draw random numbers and shift the sampler.)"""
+    adapted = _mergeable(model)
+    originals = [m.linear.weight for _, m in adapted]
+    for (_, m), w in zip(adapted, originals):
+        m.linear.weight = w + ((m.scale * m.lora_b.T) @ m.lora_a.T).astype(w.dtype)
+    mx.eval([m.linear.weight for _, m in adapted])
+    model.update_modules(tree_unflatten([(k, m.linear) for k, m in adapted]))
+    try:
+        yield
+    finally:
+        for (_, m), w in zip(adapted, originals):
+            m.linear.weight = w
+        model.update_modules(tree_unflatten(adapted))
 
 
 def generate_groups(
     model: nn.Module, prompts: list[list[int]], group_size: int, sampling: Sampling
 ) -> RolloutBatch:
     """Sample `group_size` completions for every prompt, all decoding in one batch."""
+    start = time.perf_counter()
+    merge = merged_adapters(model) if sampling.merge_adapters else contextlib.nullcontext()
+    with merge:
+        batch = _generate(model, prompts, group_size, sampling)
+    batch.seconds = time.perf_counter() - start
+    return batch
+
+
+def _generate(
+    model: nn.Module, prompts: list[list[int]], group_size: int, sampling: Sampling
+) -> RolloutBatch:
     from mlx_lm.generate import BatchGenerator
 
-    start = time.perf_counter()
     n = len(prompts) * group_size
     gen = BatchGenerator(
         model,
@@ -123,7 +173,6 @@ def generate_groups(
         completion_ids=[tokens[u] for u in uids],
         truncated=[finish[u] == "length" for u in uids],
         group_size=group_size,
-        seconds=time.perf_counter() - start,
         logprobs=[logps[u] for u in uids] if sampling.return_logprobs else None,
     )
 
