@@ -281,3 +281,64 @@ def test_merging_leaves_quantized_bases_alone(fresh_model):
     n_lora = sum(isinstance(m, LoRALinear) for m in fresh_model.modules())
     with merged_adapters(fresh_model):
         assert sum(isinstance(m, LoRALinear) for m in fresh_model.modules()) == n_lora
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_sampler_logprobs_equal_the_scoring_pass_at_the_training_temperature(
+    model_and_tokenizer, fresh_model, temperature
+):
+    """The claim that lets the sampler's log-probs stand in for logp_old (num_iterations > 1):
+    decoding with LoRA merged, each sampled token's log softmax(logits / T) equals the
+    teacher-forced scoring pass's (float32), prompts of different lengths, within 1e-4."""
+    _, tok = model_and_tokenizer
+    add_lora(fresh_model, 2)
+    prompts = [tok.encode("hi"), tok.encode("a much longer prompt, with more tokens in it")]
+    sampling = sampling_from_config(
+        RolloutConfig(max_completion_length=12, temperature=temperature), tok
+    )
+    sampling.return_logprobs, sampling.logprob_temperature = True, temperature
+    mx.random.seed(2)
+    out = generate_groups(fresh_model, prompts, 3, sampling)
+    packed = pack([out.prompt_of(n) for n in range(6)], out.completion_ids)
+    logp, _ = completion_logprobs(fresh_model, packed, temperature=temperature, chunk=5)
+    for n, ids in enumerate(out.completion_ids):
+        assert len(out.logprobs[n]) == len(ids)
+        np.testing.assert_allclose(np.array(logp[n, : len(ids)]), out.logprobs[n], atol=1e-4)
+
+
+@pytest.mark.parametrize("lora", ["full", "lora"])
+def test_sampler_old_logp_replaces_the_old_policy_pass(tmp_path, tiny_model_dir, lora):
+    """objective.sampler_old_logp: the micro-batches carry the rollout's log-probs as logp_old,
+    equal to what the old-policy pass computes, and the step trains with them."""
+    from test_train_e2e import make_config
+
+    from mlx_grpo.config import load_config
+    from mlx_grpo.train.batch import micro_batches
+    from mlx_grpo.train.trainer import Trainer
+
+    path = make_config(tmp_path, str(tiny_model_dir), rollout={"temperature": 0.8})
+    sets = ["objective.num_iterations=2", "objective.sampler_old_logp=true"]
+    trainer = Trainer(load_config(path, [*sets, f"lora.fine_tune_type={lora}"]), tmp_path / "r")
+    examples = trainer.stream.next_batch(2)
+    rollout = trainer.rollout(examples)
+    n = len(rollout.completion_ids)
+    batches = micro_batches(rollout, np.ones(n), np.ones(2, dtype=bool), trainer.batch_spec)
+    for b in batches:
+        scored = np.array(trainer._logprobs(trainer.policy.model, b))
+        m = np.array(b.mask) > 0
+        np.testing.assert_allclose(np.array(b.old_logp)[m], scored[m], atol=1e-4)
+    assert np.isfinite(trainer.train_step().metrics["loss"])
+    plain = Trainer(load_config(path, ["objective.num_iterations=2"]), tmp_path / "p")
+    assert plain.sampling.return_logprobs is False  # off by default: the pass runs
+
+
+def test_broken_speed_settings_are_one_clear_error():
+    from mlx_grpo.config import load_config
+    from mlx_grpo.errors import UserError
+
+    base = ["data.train=builtin:arithmetic"]
+    with pytest.raises(UserError, match="needs num_iterations > 1"):
+        load_config(None, [*base, "objective.sampler_old_logp=true"])
+    with pytest.raises(UserError) as err:
+        load_config(None, [*base, "rollout.merge_adapters=sometimes"])
+    assert "rollout.merge_adapters" in f"{err.value} {err.value.where}"

@@ -35,7 +35,7 @@ class RolloutBatch:
     truncated: list[bool]  # hit max tokens without a stop
     group_size: int
     seconds: float = 0.0
-    logprobs: list[list[float]] | None = None  # sampler-side log-probs (temperature 1)
+    logprobs: list[list[float]] | None = None  # sampler-side log-probs (Sampling)
 
     @property
     def num_tokens(self) -> int:
@@ -91,7 +91,8 @@ class Sampling:
     max_tokens: int
     sampler: Any
     stops: list[list[int]]
-    return_logprobs: bool = False
+    return_logprobs: bool = False  # each sampled token's log-prob (RolloutBatch.logprobs)
+    logprob_temperature: float = 1.0  # ... as log softmax(logits / this)[token]
     merge_adapters: bool = True  # decode LoRA layers merged into their base (`merged_adapters`)
 
 
@@ -166,7 +167,8 @@ def _generate(
         caches=[c for c in caches for _ in range(group_size)],
         all_tokens=[list(p[:-1]) for p in prompts for _ in range(group_size)],
     )
-    tokens, logps, finish = _drain(gen, uids, sampling.return_logprobs)
+    temperature = sampling.logprob_temperature if sampling.return_logprobs else None
+    tokens, logps, finish = _drain(gen, uids, temperature)
     gen.close()
     return RolloutBatch(
         prompt_ids=[list(p) for p in prompts],
@@ -178,17 +180,32 @@ def _generate(
 
 
 def _drain(
-    gen: Any, uids: list[int], with_logprobs: bool
+    gen: Any, uids: list[int], temperature: float | None
 ) -> tuple[dict[int, list[int]], dict[int, list[float]], dict[int, str]]:
-    """Collect generated tokens until every sequence finished; stop tokens are kept."""
+    """Collect generated tokens until every sequence finished; stop tokens are kept. With a
+    `temperature`, also each sampled token's log-prob at it (`token_logprob`), queued with
+    async_eval step by step and read once at the end: no host sync per token."""
     tokens: dict[int, list[int]] = {u: [] for u in uids}
-    logps: dict[int, list[float]] = {u: [] for u in uids}
+    picked: dict[int, list[mx.array]] = {u: [] for u in uids}
     finish: dict[int, str] = {}
     while responses := gen.next_generated():
+        step = []
         for r in responses:
             tokens[r.uid].append(r.token)
-            if with_logprobs:
-                logps[r.uid].append(r.logprobs[r.token].item())
+            if temperature is not None:
+                step.append(token_logprob(r.logprobs, r.token, temperature))
+                picked[r.uid].append(step[-1])
             if r.finish_reason is not None:
                 finish[r.uid] = r.finish_reason
+        mx.async_eval(step)  # the [vocab] rows are freed once their pick is computed
+    logps = {u: mx.stack(v).tolist() if v else [] for u, v in picked.items()}
     return tokens, logps, finish
+
+
+def token_logprob(logprobs: mx.array, token: int, temperature: float) -> mx.array:
+    """log softmax(logits / T)[token] from the sampler's log softmax(logits): the same number
+    the scoring pass computes (`train.logprobs`), as (logits - lse) / T renormalizes to it."""
+    if temperature == 1.0:
+        return logprobs[token]
+    scaled = logprobs.astype(mx.float32) / temperature
+    return scaled[token] - mx.logsumexp(scaled)
