@@ -67,6 +67,7 @@ def grpo_sets(data: Path, out: Path) -> list[str]:
         f"objective.beta={BETA}",
         "objective.num_iterations=1",
         "objective.loss_type=grpo",
+        "objective.drop_uninformative_groups=false",  # every group trains, as in mlx-lm-lora
         f"optimizer.learning_rate={LR}",
         f"data.train={data}",
         "data.template=chat",
@@ -233,15 +234,35 @@ def peer_config(folder: Path, model: Path, data_dir: Path, iters: int) -> Path:
     return path
 
 
+PEER_DRIVER = """
+import sys
+import mlx_lm_lora.train as T
+
+class Timer(T.TrainingCallback):  # the seconds per iteration, unrounded (the log shows 3 digits)
+    def on_train_loss_report(self, info):
+        print("PEER_IT_S", repr(info["iterations_per_second"]), flush=True)
+
+    def on_val_loss_report(self, info):
+        pass
+
+run = T.run
+T.run = lambda args, training_callback=None: run(args, Timer())
+sys.argv = ["mlx_lm_lora.train", "--config", sys.argv[1]]
+T.main()
+"""
+
+
 def run_peer(python: Path, config: Path, env: dict) -> dict:
-    cmd = [str(python), "-m", "mlx_lm_lora.train", "--config", str(config)]
+    """`mlx_lm_lora.train --config peer.yaml`, with a callback that prints its it/s."""
+    cmd = [str(python), "-c", PEER_DRIVER, str(config)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    speeds = [float(s) for s in re.findall(r"Speed: ([0-9.]+) it/s", proc.stdout + proc.stderr)]
+    speeds = [float(s) for s in re.findall(r"PEER_IT_S ([0-9.e-]+)", proc.stdout)]
     if proc.returncode or not speeds:
         tail = (proc.stdout + proc.stderr)[-3000:]
         raise RuntimeError(f"mlx-lm-lora failed ({proc.returncode}):\n{tail}")
     seconds = [1.0 / s for s in speeds]
-    return {"warmup_s": seconds[0], "step_s": seconds[1:], "command": " ".join(cmd)}
+    command = f"{python} -m mlx_lm_lora.train --config {config} (+ a timing callback)"
+    return {"warmup_s": seconds[0], "step_s": seconds[1:], "command": command}
 
 
 # ----------------------------------------------------------------------------- orchestration
