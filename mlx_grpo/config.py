@@ -60,6 +60,7 @@ class RolloutConfig:
     stop: list[str] = field(default_factory=list)  # stop strings besides EOS, e.g. </answer>
     max_prompt_length: int = 512  # longer prompts are dropped (counted), never truncated
     dynamic_sampling: int = 0  # DAPO: up to N more batches of B prompts until B informative
+    merge_adapters: bool = True  # decode with LoRA merged into its (unquantized) base: faster
 
 
 @dataclass
@@ -77,6 +78,7 @@ class ObjectiveConfig:
     mask_truncated_completions: bool = False  # truncated completions carry no loss
     drop_uninformative_groups: bool = True  # false: all-equal groups train with advantage 0 (TRL)
     logprob_chunk_size: int = 64  # completion positions projected to the vocabulary at once
+    sampler_old_logp: bool = False  # num_iterations > 1: logp_old from the rollout (no pass)
 
 
 @dataclass
@@ -436,6 +438,11 @@ def validate(config: TrainConfig) -> None:
         (config.objective.beta >= 0, "objective.beta", "must be >= 0"),
         (config.objective.num_iterations >= 1, "objective.num_iterations", "must be >= 1"),
         (config.objective.logprob_chunk_size >= 1, "objective.logprob_chunk_size", ">= 1"),
+        (
+            not config.objective.sampler_old_logp or config.objective.num_iterations > 1,
+            "objective.sampler_old_logp",
+            "needs num_iterations > 1 (with 1, logp_old is the current log-prob itself)",
+        ),
         (config.optimizer.learning_rate > 0, "optimizer.learning_rate", "must be > 0"),
         (
             config.optimizer.gradient_accumulation_steps >= 1,

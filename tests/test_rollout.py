@@ -235,3 +235,110 @@ def test_shared_scoring_of_other_bodies_calls_them_whole(model_and_tokenizer, mo
     monkeypatch.setattr(lp, "layerwise_supported", lambda model: False)
     other, _ = completion_logprobs(model, groups, 1.0, 16)
     np.testing.assert_allclose(np.array(known)[m], np.array(other)[m], atol=1e-5)
+
+
+def test_merged_adapters_compute_the_same_function_and_are_put_back(
+    model_and_tokenizer, fresh_model
+):
+    """Decoding with LoRA merged into its base: same logits, same sampled tokens and
+    sampler log-probs as the adapter layers; afterwards the adapter layers are back, unchanged."""
+    from mlx.utils import tree_flatten
+    from mlx_lm.tuner.lora import LoRALinear
+
+    from mlx_grpo.train.rollout import merged_adapters
+
+    _, tok = model_and_tokenizer
+    add_lora(fresh_model, 2)
+    before = {k: np.array(v) for k, v in tree_flatten(fresh_model.parameters())}
+    x = mx.array([tok.encode("a prompt of a few tokens")])
+    plain = fresh_model(x)
+    with merged_adapters(fresh_model):
+        assert not any(isinstance(m, LoRALinear) for m in fresh_model.modules())
+        merged = fresh_model(x)
+    np.testing.assert_allclose(np.array(merged), np.array(plain), atol=1e-4, rtol=1e-4)
+    assert any(isinstance(m, LoRALinear) for m in fresh_model.modules())
+    after = dict(tree_flatten(fresh_model.parameters()))
+    assert before.keys() == after.keys()
+    for k, v in before.items():
+        np.testing.assert_array_equal(np.array(after[k]), v)  # bit for bit, not re-derived
+    prompts = [tok.encode("hi"), tok.encode("two")]
+    on = _rollout(fresh_model, tok, prompts, max_tokens=10, merge_adapters=True)
+    off = _rollout(fresh_model, tok, prompts, max_tokens=10, merge_adapters=False)
+    assert on.completion_ids == off.completion_ids  # the same draws from the same RNG
+    for a, b in zip(on.logprobs, off.logprobs):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_merging_leaves_quantized_bases_alone(fresh_model):
+    """A LoRA layer over a 4-bit base is not merged (that would re-quantize the sum)."""
+    import mlx.nn as nn
+    from mlx_lm.tuner.lora import LoRALinear
+
+    from mlx_grpo.train.rollout import merged_adapters
+
+    nn.quantize(fresh_model, group_size=32, bits=4)
+    add_lora(fresh_model, 1)
+    n_lora = sum(isinstance(m, LoRALinear) for m in fresh_model.modules())
+    with merged_adapters(fresh_model):
+        assert sum(isinstance(m, LoRALinear) for m in fresh_model.modules()) == n_lora
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_sampler_logprobs_equal_the_scoring_pass_at_the_training_temperature(
+    model_and_tokenizer, fresh_model, temperature
+):
+    """The claim that lets the sampler's log-probs stand in for logp_old (num_iterations > 1):
+    decoding with LoRA merged, each sampled token's log softmax(logits / T) equals the
+    teacher-forced scoring pass's (float32), prompts of different lengths, within 1e-4."""
+    _, tok = model_and_tokenizer
+    add_lora(fresh_model, 2)
+    prompts = [tok.encode("hi"), tok.encode("a much longer prompt, with more tokens in it")]
+    sampling = sampling_from_config(
+        RolloutConfig(max_completion_length=12, temperature=temperature), tok
+    )
+    sampling.return_logprobs, sampling.logprob_temperature = True, temperature
+    mx.random.seed(2)
+    out = generate_groups(fresh_model, prompts, 3, sampling)
+    packed = pack([out.prompt_of(n) for n in range(6)], out.completion_ids)
+    logp, _ = completion_logprobs(fresh_model, packed, temperature=temperature, chunk=5)
+    for n, ids in enumerate(out.completion_ids):
+        assert len(out.logprobs[n]) == len(ids)
+        np.testing.assert_allclose(np.array(logp[n, : len(ids)]), out.logprobs[n], atol=1e-4)
+
+
+@pytest.mark.parametrize("lora", ["full", "lora"])
+def test_sampler_old_logp_replaces_the_old_policy_pass(tmp_path, tiny_model_dir, lora):
+    """objective.sampler_old_logp: the micro-batches carry the rollout's log-probs as logp_old,
+    equal to what the old-policy pass computes, and the step trains with them."""
+    from test_train_e2e import make_config
+
+    from mlx_grpo.config import load_config
+    from mlx_grpo.train.batch import micro_batches
+    from mlx_grpo.train.trainer import Trainer
+
+    path = make_config(tmp_path, str(tiny_model_dir), rollout={"temperature": 0.8})
+    sets = ["objective.num_iterations=2", "objective.sampler_old_logp=true"]
+    trainer = Trainer(load_config(path, [*sets, f"lora.fine_tune_type={lora}"]), tmp_path / "r")
+    examples = trainer.stream.next_batch(2)
+    rollout = trainer.rollout(examples)
+    n = len(rollout.completion_ids)
+    batches = micro_batches(rollout, np.ones(n), np.ones(2, dtype=bool), trainer.batch_spec)
+    for b in batches:
+        scored = np.array(trainer._logprobs(trainer.policy.model, b))
+        m = np.array(b.mask) > 0
+        np.testing.assert_allclose(np.array(b.old_logp)[m], scored[m], atol=1e-4)
+    assert np.isfinite(trainer.train_step().metrics["loss"])
+    plain = Trainer(load_config(path, ["objective.num_iterations=2"]), tmp_path / "p")
+    assert plain.sampling.return_logprobs is False  # off by default: the pass runs
+
+
+def test_broken_speed_settings_are_one_clear_error():
+    from mlx_grpo.config import load_config
+    from mlx_grpo.errors import UserError
+
+    base = ["data.train=builtin:arithmetic"]
+    with pytest.raises(UserError, match="needs num_iterations > 1"):
+        load_config(None, [*base, "objective.sampler_old_logp=true"])
+    with pytest.raises(UserError) as err:
+        load_config(None, [*base, "rollout.merge_adapters=sometimes"])
+    assert "rollout.merge_adapters" in f"{err.value} {err.value.where}"

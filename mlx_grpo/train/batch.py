@@ -289,7 +289,21 @@ def _micro_batch(
     width = packed.mask.shape[1]
     full_mask = mx.array(np.pad(mask, [(0, pad), (0, width - mask.shape[1])]))
     adv = np.pad(advantages.astype(np.float32), (0, pad))
-    return TrainBatch(packed.tokens, full_mask, mx.array(adv), mx.array(norm))
+    old = sampler_logprobs(rollout, chunk, spec.rows, width)
+    return TrainBatch(packed.tokens, full_mask, mx.array(adv), mx.array(norm), old_logp=old)
+
+
+def sampler_logprobs(
+    rollout: RolloutBatch, chunk: list[int], rows: int, width: int
+) -> mx.array | None:
+    """[rows, width] log-probs the sampler recorded for the chunk's completions (zeros past
+    each one), or None when the rollout recorded none (`objective.sampler_old_logp`)."""
+    if rollout.logprobs is None:
+        return None
+    out = np.zeros((rows, width), dtype=np.float32)
+    for r, n in enumerate(chunk):
+        out[r, : len(rollout.logprobs[n])] = rollout.logprobs[n]
+    return mx.array(out)
 
 
 def _pack_shared(

@@ -125,6 +125,11 @@ class Trainer(Checkpointed):
         self.optimizer = build_optimizer(cfg.optimizer, cfg.schedule, total_updates)
         self.settings = LossSettings.from_config(cfg.objective)
         self.sampling = sampling_from_config(cfg.rollout, self.policy.tokenizer)
+        if cfg.objective.num_iterations > 1 and cfg.objective.sampler_old_logp:
+            # logp_old = the sampler's log-probs at the training temperature: they equal the
+            # scoring pass's in float32 (tests/test_rollout.py), so the old-policy pass is skipped
+            self.sampling.return_logprobs = True
+            self.sampling.logprob_temperature = cfg.rollout.temperature
         self.step = 0
         self._reward_s = 0.0  # this step's time in reward functions (over every draw)
         self._grad_fn = self._compile_grad_fn()
@@ -229,7 +234,9 @@ class Trainer(Checkpointed):
         under the reference (beta > 0)."""
         obj, out = self.cfg.objective, []
         for b in batches:
-            old = self._logprobs(self.policy.model, b) if obj.num_iterations > 1 else None
+            old = b.old_logp  # the sampler's (objective.sampler_old_logp), else a pass
+            if old is None and obj.num_iterations > 1:
+                old = self._logprobs(self.policy.model, b)
             ref = self._reference_logprobs(b) if obj.beta > 0 else None
             mx.eval(old, ref)
             out.append(b._replace(old_logp=old, ref_logp=ref))
