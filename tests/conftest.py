@@ -36,5 +36,26 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def tiny_run_config(tmp_path: Path, data: dict, rewards: list[dict], **logging: object) -> Path:
+    """A two-step `train` config on builtin:tiny-qwen2 (B=2 x G=4, 8 new tokens) writing
+    to tmp_path/runs/r; returns the config file."""
+    import yaml
+
+    cfg = {
+        "model": {"path": "builtin:tiny-qwen2"},
+        "lora": {"fine_tune_type": "full"},
+        "rollout": {"group_size": 4, "max_completion_length": 8, "max_prompt_length": 4096},
+        "data": data,
+        "rewards": rewards,
+        "logging": {"output_dir": str(tmp_path / "runs"), "run_name": "r", **logging},
+        "checkpoint": {"every": 100},
+        "steps": 2,
+        "batch_size": 2,
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
 def read_metrics(run_dir: Path) -> list[dict]:
     return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x]

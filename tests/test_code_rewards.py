@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-import yaml
-from conftest import read_metrics, write_jsonl
+from conftest import read_metrics, tiny_run_config, write_jsonl
 
 from mlx_grpo.config import RewardSpec
 from mlx_grpo.errors import UserError
@@ -120,19 +119,9 @@ def test_train_cli_logs_code_reward_and_its_outcomes(tmp_path, run_cli) -> None:
         }
         for i in range(4)
     ]
-    cfg = {
-        "model": {"path": "builtin:tiny-qwen2"},
-        "lora": {"fine_tune_type": "full"},
-        "rollout": {"group_size": 4, "max_completion_length": 8},
-        "data": {"train": str(write_jsonl(tmp_path / "t.jsonl", rows))},
-        "rewards": [{"name": "code_tests", "params": {"timeout": 2.0}}],
-        "logging": {"output_dir": str(tmp_path / "runs"), "run_name": "r"},
-        "checkpoint": {"every": 100},
-        "steps": 2,
-        "batch_size": 2,
-    }
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    assert run_cli("train", "--config", tmp_path / "c.yaml") == 0
+    data = {"train": str(write_jsonl(tmp_path / "t.jsonl", rows))}
+    rewards = [{"name": "code_tests", "params": {"timeout": 2.0}}]
+    assert run_cli("train", "--config", tiny_run_config(tmp_path, data, rewards)) == 0
     last = read_metrics(tmp_path / "runs" / "r")[-1]
     assert "rewards/code_tests/mean" in last and last["rewards/code_tests/errors"] == 0
     outcomes = ("passed", "failed", "timeout", "compile_error", "no_code")

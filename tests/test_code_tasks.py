@@ -126,25 +126,16 @@ def test_mac_code_config_rows_score_fully_with_their_references() -> None:
 
 @pytest.mark.e2e
 def test_train_cli_on_c_functions_logs_the_reward_and_its_outcomes(tmp_path, run_cli) -> None:  # type: ignore[no-untyped-def]
-    import yaml
-    from conftest import read_metrics
+    from conftest import read_metrics, tiny_run_config
 
-    cfg = {
-        "model": {"path": "builtin:tiny-qwen2"},
-        "lora": {"fine_tune_type": "full"},
-        "rollout": {"group_size": 4, "max_completion_length": 8, "max_prompt_length": 4096},
-        "data": {"train": "builtin:c-functions", "num_examples": 12, "difficulty": 2,
-                 "template": "plain", "eval_size": 2},
-        "rewards": [{"name": "code_tests", "params": {"timeout": 2.0}},
-                    {"name": "code_block", "weight": 0.1}],
-        "logging": {"output_dir": str(tmp_path / "runs"), "run_name": "r", "eval_every": 2,
-                    "eval_limit": 2, "eval_reward": "code_tests"},
-        "checkpoint": {"every": 100},
-        "steps": 2,
-        "batch_size": 2,
-    }  # fmt: skip
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    assert run_cli("train", "--config", tmp_path / "c.yaml") == 0
+    data = {"train": "builtin:c-functions", "num_examples": 12, "difficulty": 2}
+    data |= {"template": "plain", "eval_size": 2}
+    rewards = [
+        {"name": "code_tests", "params": {"timeout": 2.0}},
+        {"name": "code_block", "weight": 0.1},
+    ]
+    evals = {"eval_every": 2, "eval_limit": 2, "eval_reward": "code_tests"}
+    assert run_cli("train", "--config", tiny_run_config(tmp_path, data, rewards, **evals)) == 0
     metrics = read_metrics(tmp_path / "runs" / "r")
     assert [m["step"] for m in metrics] == [1, 2]
     for line in metrics:

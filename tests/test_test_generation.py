@@ -220,22 +220,11 @@ def test_task_rows_are_seeded_twins_and_bad_levels_fail() -> None:
 
 @pytest.mark.e2e
 def test_train_cli_on_c_tests_logs_the_reward_and_its_outcomes(tmp_path, run_cli) -> None:  # type: ignore[no-untyped-def]
-    import yaml
-    from conftest import read_metrics
+    from conftest import read_metrics, tiny_run_config
 
-    cfg = {
-        "model": {"path": "builtin:tiny-qwen2"},
-        "lora": {"fine_tune_type": "full"},
-        "rollout": {"group_size": 4, "max_completion_length": 8, "max_prompt_length": 4096},
-        "data": {"train": "builtin:c-tests", "num_examples": 8, "difficulty": 2},
-        "rewards": [{"name": "test_generation", "params": {"timeout": 2.0}}],
-        "logging": {"output_dir": str(tmp_path / "runs"), "run_name": "r"},
-        "checkpoint": {"every": 100},
-        "steps": 2,
-        "batch_size": 2,
-    }
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    assert run_cli("train", "--config", tmp_path / "c.yaml") == 0
+    data = {"train": "builtin:c-tests", "num_examples": 8, "difficulty": 2}
+    rewards = [{"name": "test_generation", "params": {"timeout": 2.0}}]
+    assert run_cli("train", "--config", tiny_run_config(tmp_path, data, rewards)) == 0
     last = read_metrics(tmp_path / "runs" / "r")[-1]
     assert "rewards/test_generation/mean" in last and last["rewards/test_generation/errors"] == 0
     assert last.get("rewards/test_generation/no_tests") == 8  # a random tiny model writes none

@@ -18,6 +18,7 @@ from typing import Any
 
 from mlx_grpo.errors import UserError
 from mlx_grpo.rewards import jail, programs
+from mlx_grpo.rewards.doctests import fenced_blocks
 from mlx_grpo.rewards.harness import Program
 
 FENCE = "```"
@@ -128,16 +129,7 @@ main()
 
 def extract_code(completion: str) -> str | None:
     """The last fenced block (linear scan of lines), else the whole text when it is not empty."""
-    blocks, current = [], None
-    for line in completion.splitlines():
-        if line.strip().startswith(FENCE):
-            if current is None:
-                current = []
-            else:
-                blocks.append("\n".join(current))
-                current = None
-        elif current is not None:
-            current.append(line)
+    blocks = fenced_blocks(completion)
     code = blocks[-1] if blocks else completion
     return code if code.strip() else None
 

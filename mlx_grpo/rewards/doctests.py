@@ -42,7 +42,8 @@ class Case(NamedTuple):
     expected: str
 
 
-def _fenced_blocks(text: str) -> list[str]:
+def fenced_blocks(text: str) -> list[str]:
+    """The closed ``` blocks of `text`, in order (a linear scan of lines)."""
     blocks, current = [], None
     for line in text.splitlines():
         if line.strip().startswith(FENCE):
@@ -58,7 +59,7 @@ def _fenced_blocks(text: str) -> list[str]:
 
 def test_text(completion: str) -> str:
     """The part of the answer that holds its tests (see the module doc)."""
-    with_tests = [b for b in _fenced_blocks(completion) if PROMPT in b]
+    with_tests = [b for b in fenced_blocks(completion) if PROMPT in b]
     if with_tests:
         return with_tests[-1]
     start = completion.rfind("<answer>")
