@@ -75,6 +75,17 @@ def test_answers_that_fake_a_pass_fail() -> None:
     assert run([eq, sub, leave, peek], "python", PY_TESTS) == [0.0, 0.0, 0.0, 0.0]
 
 
+def test_a_forked_leftover_does_not_stall_the_judge() -> None:
+    """A process the answer forks keeps the result pipe open; the judge reads it once the
+    test's child has exited, so a failed test is reported as failed, not as a timeout."""
+    sleeper = (
+        "```c\n#include <unistd.h>\n"
+        "int add(int a, int b) { if (fork() == 0) sleep(30); return a - b; }\n```"
+    )
+    assert run([sleeper], "c", C_TESTS, timeout=5.0) == [pytest.approx(1 / 3)]
+    assert code.LAST_COUNTS == {"failed": 1}
+
+
 def test_equal_answers_share_one_compile() -> None:
     good = "```c\nint add(int a, int b) { return a + b + 0 * 17; }\n```"
     before = programs.BINARIES.compiles

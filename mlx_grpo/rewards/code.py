@@ -27,7 +27,8 @@ LAST_COUNTS: dict[str, int] = {}
 # The judge never trusts the model's process: each test runs in a forked child with its
 # stdout and stderr on /dev/null, and a pass is an 8-byte random nonce the child writes to a
 # pipe after the test expression came out true (an answer that calls `_exit(0)` or prints
-# result lines proves nothing). The run's tag comes from the file `tag` (programs.run writes
+# result lines proves nothing); the pipe is read once the child has exited, without waiting
+# on processes the answer forked. The run's tag comes from the file `tag` (programs.run writes
 # it, so the binary holds no secret and is cached by source hash), read and removed first.
 C_MAIN = """
 #include <fcntl.h>
@@ -56,9 +57,10 @@ int main(void) {{
     fflush(stdout); pid_t p = fork();
     if (p == 0) {{ close(fd[0]); mlx_grpo_child(i, fd[1], nonce, tag); }}
     close(fd[1]);
+    int st = 1; if (p > 0) waitpid(p, &st, 0);
+    fcntl(fd[0], F_SETFL, O_NONBLOCK);  /* a forked leftover may hold the pipe open */
     ssize_t k = p > 0 ? read(fd[0], &got, sizeof got) : 0;
     close(fd[0]);
-    int st = 1; if (p > 0) waitpid(p, &st, 0);
     printf("%s %d %d\\n", tag, i, k == sizeof got && got == nonce);
   }}
   return 0;
@@ -117,9 +119,13 @@ def main():
             tag = None
             child(test, w, nonce)
         os.close(w)
-        got = os.read(r, 8)
-        os.close(r)
         os.waitpid(pid, 0)
+        os.set_blocking(r, False)  # a forked leftover may hold the pipe open
+        try:
+            got = os.read(r, 8)
+        except BlockingIOError:
+            got = b""
+        os.close(r)
         print(tag, i, int(got == nonce), flush=True)
 
 
