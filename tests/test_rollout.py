@@ -105,6 +105,77 @@ def test_stop_strings_end_a_completion(model_and_tokenizer):
             assert (ids[-1],) in stops
 
 
+def _greedy(tok, max_tokens: int, stops: list[list[int]]):
+    from mlx_grpo.train.rollout import Sampling
+
+    argmax = lambda logprobs: mx.argmax(logprobs, axis=-1)  # noqa: E731
+    return Sampling(max_tokens, argmax, stops, return_logprobs=True)
+
+
+def test_rows_that_stop_leave_the_batch_and_the_rest_decode_on(model_and_tokenizer, monkeypatch):
+    """Four prompts greedy: two stop early (a stop made of their own 2nd / 3rd token), so the
+    batch is cut down to the two live rows; every row still equals its single-prompt decode,
+    tokens and log-probs, and stops exactly where its stop sequence first appears."""
+    from mlx_lm.generate import generate_step
+
+    from mlx_grpo.train import rollout
+
+    model, tok = model_and_tokenizer
+    prompts = [tok.encode(t) for t in ("one", "a second prompt", "three three", "and a fourth")]
+    alone = [[int(t) for t, _ in generate_step(mx.array(p), model, max_tokens=10)] for p in prompts]
+    stops = [[alone[0][1]], [alone[1][2]]]
+    compactions: list[list[int]] = []
+    real = rollout._compact
+    monkeypatch.setattr(
+        rollout,
+        "_compact",
+        lambda c, r, keep, cur: compactions.append(keep) or real(c, r, keep, cur),
+    )
+    out = generate_groups(model, prompts, 1, _greedy(tok, 10, stops))
+    assert compactions, "the finished rows never left the batch"
+    for ids, single, truncated, logps in zip(
+        out.completion_ids, alone, out.truncated, out.logprobs
+    ):
+        ends = [i + 1 for i, t in enumerate(single) if [t] in stops]
+        want = single[: ends[0]] if ends else single
+        assert ids == want and truncated == (not ends) and len(logps) == len(ids)
+    packed = pack(prompts, out.completion_ids)
+    logp, _ = completion_logprobs(model, packed, temperature=1.0, chunk=5)
+    for n, ids in enumerate(out.completion_ids):
+        np.testing.assert_allclose(np.array(logp[n, : len(ids)]), out.logprobs[n], atol=2e-4)
+
+
+def test_pipelined_decoding_samples_the_same_tokens(model_and_tokenizer, monkeypatch):
+    """The GPU path (step t + 1 queued before step t is read) draws exactly what the
+    step-by-step CPU path draws, compactions and log-probs included."""
+    from mlx_grpo.train import rollout
+
+    model, tok = model_and_tokenizer
+    prompts = [tok.encode("go"), tok.encode("a longer prompt here")]
+    plain = _rollout(model, tok, prompts, g=4, max_tokens=20, stop=["a", "e"])
+    monkeypatch.setattr(rollout, "pipelined", lambda: True)
+    queued = _rollout(model, tok, prompts, g=4, max_tokens=20, stop=["a", "e"])
+    assert queued.completion_ids == plain.completion_ids
+    assert queued.truncated == plain.truncated
+    np.testing.assert_allclose(sum(queued.logprobs, []), sum(plain.logprobs, []), atol=1e-6)
+
+
+def test_unnormalized_logits_draw_the_same_for_shift_invariant_samplers(model_and_tokenizer):
+    """Temperature / top-k sampling skips the log-sum-exp; top-p and min-p keep it."""
+    from mlx_grpo.train.rollout import shift_invariant
+
+    model, tok = model_and_tokenizer
+    assert shift_invariant(RolloutConfig(top_k=5))
+    assert not shift_invariant(RolloutConfig(top_p=0.9))
+    assert not shift_invariant(RolloutConfig(min_p=0.1))
+    sampling = _greedy(tok, 12, [[t] for t in tok.eos_token_ids])
+    sampling.return_logprobs = False
+    normalized = generate_groups(model, [tok.encode("hello")], 2, sampling)
+    sampling.shift_invariant = True
+    raw = generate_groups(model, [tok.encode("hello")], 2, sampling)
+    assert raw.completion_ids == normalized.completion_ids
+
+
 def add_lora(model, layers: int) -> None:
     """LoRA rank 4 on the last `layers` layers, with non-zero B matrices (so every adapter
     gets a gradient)."""

@@ -28,6 +28,7 @@ from mlx_grpo.train.rollout import (
     decode_completions,
     generate_groups,
     make_rollout_sampler,
+    shift_invariant,
     stop_sequences,
 )
 
@@ -115,7 +116,9 @@ def evaluate(
     `format_rate` is the share of completions `format_reward` scores above 0."""
     rollout = rollout or RolloutConfig()
     stops = stop_sequences(tokenizer, rollout.stop)
-    greedy = Sampling(rollout.max_completion_length, lambda lp: lp.argmax(axis=-1), stops)
+    greedy = Sampling(
+        rollout.max_completion_length, lambda lp: lp.argmax(axis=-1), stops, shift_invariant=True
+    )
     texts, lengths = _generate(model, tokenizer, examples, 1, greedy, batch_size)
     inputs = reward_inputs(examples, texts, lengths, rollout.max_completion_length)
     correct = _correct(correctness, inputs, 1)[:, 0]
@@ -156,6 +159,7 @@ def _sampled(
         rollout.max_completion_length,
         make_rollout_sampler(rollout),
         stop_sequences(tokenizer, rollout.stop),
+        shift_invariant=shift_invariant(rollout),
     )
     texts, lengths = _generate(model, tokenizer, examples, k, sampling, max(1, batch_size // k))
     inputs = reward_inputs(examples, texts, lengths, rollout.max_completion_length)

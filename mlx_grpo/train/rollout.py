@@ -1,9 +1,12 @@
 """Rollouts: G sampled completions for each of B prompts, decoded concurrently.
 
-Built on mlx-lm's `BatchGenerator`. Each prompt is prefilled once into its own KV cache; its G
-siblings all start from that cache, so the prompt is never recomputed per completion. The
-engine returns the token ids it sampled (completions are never decoded and re-encoded) and
-marks completions cut off by the token limit.
+Each prompt is prefilled once into its own KV cache (mlx-lm's caches); its G siblings all start
+from a copy of that cache, so the prompt is never recomputed per completion. Decoding is a lean
+loop of our own: one model call and one sampler call (mlx-lm's samplers) per step for the whole
+batch, the next step queued before the current one is read, finished rows kept in the batch
+until at most half of it is alive (then the cache is cut down to the live rows), stop sequences
+matched on the host. It returns the token ids it sampled (completions are never decoded and
+re-encoded) and marks completions cut off by the token limit.
 
 While it decodes, LoRA layers over plain (unquantized) linears run merged (`merged_adapters`):
 one matrix product W' = W + scale * (A B)^T per layer instead of three, the same function of
@@ -94,6 +97,14 @@ class Sampling:
     return_logprobs: bool = False  # each sampled token's log-prob (RolloutBatch.logprobs)
     logprob_temperature: float = 1.0  # ... as log softmax(logits / this)[token]
     merge_adapters: bool = True  # decode LoRA layers merged into their base (`merged_adapters`)
+    # The sampler draws the same for logits shifted per row (argmax, temperature, top-k), so
+    # the loop may skip normalizing them to log-probs (log-sum-exp over the vocabulary).
+    shift_invariant: bool = False
+
+
+def shift_invariant(cfg: RolloutConfig) -> bool:
+    """top-p and min-p read probabilities; temperature and top-k only compare logits."""
+    return cfg.top_p >= 1.0 and cfg.min_p <= 0.0
 
 
 def sampling_from_config(cfg: RolloutConfig, tokenizer: Any) -> Sampling:
@@ -102,6 +113,7 @@ def sampling_from_config(cfg: RolloutConfig, tokenizer: Any) -> Sampling:
         sampler=make_rollout_sampler(cfg),
         stops=stop_sequences(tokenizer, cfg.stop),
         merge_adapters=cfg.merge_adapters,
+        shift_invariant=shift_invariant(cfg),
     )
 
 
@@ -150,62 +162,126 @@ def generate_groups(
 def _generate(
     model: nn.Module, prompts: list[list[int]], group_size: int, sampling: Sampling
 ) -> RolloutBatch:
-    from mlx_lm.generate import BatchGenerator
-
-    n = len(prompts) * group_size
-    gen = BatchGenerator(
-        model,
-        max_tokens=sampling.max_tokens,
-        stop_tokens=sampling.stops,
-        sampler=sampling.sampler,
-        completion_batch_size=n,
-        prefill_batch_size=n,
-    )
-    caches = [prefill(model, p) for p in prompts]
-    uids = gen.insert(
-        [[p[-1]] for p in prompts for _ in range(group_size)],
-        caches=[c for c in caches for _ in range(group_size)],
-        all_tokens=[list(p[:-1]) for p in prompts for _ in range(group_size)],
-    )
+    rows = [c for c in (prefill(model, p) for p in prompts) for _ in range(group_size)]
+    cache = [layer[0].merge(list(layer)) for layer in zip(*rows)]  # B * G rows, left-padded
+    first = mx.array([p[-1] for p in prompts for _ in range(group_size)], dtype=mx.uint32)
     temperature = sampling.logprob_temperature if sampling.return_logprobs else None
-    tokens, logps, finish = _drain(gen, uids, temperature)
-    gen.close()
+    tokens, logps, truncated = _decode(model, cache, first, sampling, temperature)
     return RolloutBatch(
         prompt_ids=[list(p) for p in prompts],
-        completion_ids=[tokens[u] for u in uids],
-        truncated=[finish[u] == "length" for u in uids],
+        completion_ids=tokens,
+        truncated=truncated,
         group_size=group_size,
-        logprobs=[logps[u] for u in uids] if sampling.return_logprobs else None,
+        logprobs=logps,
     )
 
 
-def _drain(
-    gen: Any, uids: list[int], temperature: float | None
-) -> tuple[dict[int, list[int]], dict[int, list[float]], dict[int, str]]:
-    """Collect generated tokens until every sequence finished; stop tokens are kept. With a
-    `temperature`, also each sampled token's log-prob at it (`token_logprob`), queued with
-    async_eval step by step and read once at the end: no host sync per token."""
-    tokens: dict[int, list[int]] = {u: [] for u in uids}
-    picked: dict[int, list[mx.array]] = {u: [] for u in uids}
-    finish: dict[int, str] = {}
-    while responses := gen.next_generated():
-        step = []
-        for r in responses:
-            tokens[r.uid].append(r.token)
-            if temperature is not None:
-                step.append(token_logprob(r.logprobs, r.token, temperature))
-                picked[r.uid].append(step[-1])
-            if r.finish_reason is not None:
-                finish[r.uid] = r.finish_reason
-        mx.async_eval(step)  # the [vocab] rows are freed once their pick is computed
-    logps = {u: mx.stack(v).tolist() if v else [] for u, v in picked.items()}
-    return tokens, logps, finish
+class _Rows:
+    """Host-side state of the decoding rows: tokens so far, stop matchers, which are done.
+    `alive` holds the batch positions of the rows still decoding after a compaction."""
+
+    def __init__(self, n: int, stops: list[list[int]], max_tokens: int) -> None:
+        from mlx_lm.generate import StopSequences
+
+        self.tokens: list[list[int]] = [[] for _ in range(n)]
+        self.matchers = [StopSequences(stops).matcher() for _ in range(n)]
+        self.done = [False] * n
+        self.truncated = [False] * n
+        self.alive = list(range(n))  # row of each batch position
+        self.max_tokens = max_tokens
+
+    def take(self, step_tokens: list[int]) -> None:
+        """Append one step's tokens (one per batch position) to the rows still decoding."""
+        for row, t in zip(self.alive, step_tokens):
+            if self.done[row]:
+                continue  # finished earlier; it decodes on until the next compaction
+            self.tokens[row].append(t)
+            if self.matchers[row].advance(t):
+                self.done[row] = True
+            elif len(self.tokens[row]) >= self.max_tokens:
+                self.done[row] = self.truncated[row] = True
+
+    def compactable(self) -> list[int] | None:
+        """Batch positions to keep when at most half of the batch still decodes, else None."""
+        keep = [i for i, row in enumerate(self.alive) if not self.done[row]]
+        return keep if 0 < len(keep) <= len(self.alive) // 2 else None
 
 
-def token_logprob(logprobs: mx.array, token: int, temperature: float) -> mx.array:
-    """log softmax(logits / T)[token] from the sampler's log softmax(logits): the same number
-    the scoring pass computes (`train.logprobs`), as (logits - lse) / T renormalizes to it."""
-    if temperature == 1.0:
-        return logprobs[token]
-    scaled = logprobs.astype(mx.float32) / temperature
-    return scaled[token] - mx.logsumexp(scaled)
+def _decode(
+    model: nn.Module,
+    cache: list[Any],
+    first: mx.array,
+    sampling: Sampling,
+    temperature: float | None,
+) -> tuple[list[list[int]], list[list[float]] | None, list[bool]]:
+    """Decode every row until it stops or reaches max_tokens. The whole batch steps
+    together: a row that finished decodes on (its tokens are dropped) until at most half
+    the batch is alive, when the cache is cut down to the live rows. On a GPU step t + 1 is
+    queued (async_eval) before step t's tokens are read (`pipelined`). With a `temperature`,
+    each step also computes the sampled tokens' log-probs ([n] per step, read at the end)."""
+    rows = _Rows(first.shape[0], sampling.stops, sampling.max_tokens)
+    picked: list[tuple[list[int], mx.array]] = []  # (rows of the batch positions, [n] log-probs)
+
+    run = mx.async_eval if pipelined() else mx.eval
+    normalize = temperature is not None or not sampling.shift_invariant
+
+    def step(y: mx.array) -> mx.array:
+        logits = model(y[:, None], cache=cache)[:, -1, :]
+        logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True) if normalize else logits
+        token = sampling.sampler(logprobs)
+        if temperature is None:
+            run(token)
+        else:
+            picked.append((list(rows.alive), batch_token_logprob(logprobs, token, temperature)))
+            run(token, picked[-1][1])
+        return token
+
+    cur = step(first)
+    for t in range(1, sampling.max_tokens + 1):  # every row is done after max_tokens steps
+        if (keep := rows.compactable()) is not None:
+            cur = _compact(cache, rows, keep, cur)
+        queue = run is mx.async_eval and t < sampling.max_tokens
+        nxt = step(cur) if queue else None  # queued before `cur` is read
+        rows.take(cur.tolist())
+        if all(rows.done):
+            break
+        cur = step(cur) if nxt is None else nxt
+    return (
+        rows.tokens,
+        _read_logprobs(rows, picked) if temperature is not None else None,
+        rows.truncated,
+    )
+
+
+def pipelined() -> bool:
+    """Queue step t + 1 before reading step t on a GPU, where the host would otherwise idle
+    the device. Not on MLX's CPU backend: there the queued step competes with the host for
+    the same cores, and a plain step-by-step loop is faster (benchmarks/RESULTS.md)."""
+    return mx.default_device() != mx.cpu
+
+
+def _compact(cache: list[Any], rows: _Rows, keep: list[int], cur: mx.array) -> mx.array:
+    """Drop the finished rows from the KV cache and from the next input."""
+    index = mx.array(keep)
+    for c in cache:
+        c.filter(index)
+    rows.alive = [rows.alive[i] for i in keep]
+    return cur[index]
+
+
+def _read_logprobs(rows: _Rows, picked: list[tuple[list[int], mx.array]]) -> list[list[float]]:
+    """Each row's sampled-token log-probs, step by step, as many as it kept tokens."""
+    out: list[list[float]] = [[] for _ in rows.tokens]
+    for alive, values in picked:
+        for row, v in zip(alive, values.tolist()):
+            if len(out[row]) < len(rows.tokens[row]):
+                out[row].append(v)
+    return out
+
+
+def batch_token_logprob(logprobs: mx.array, token: mx.array, temperature: float) -> mx.array:
+    """[n] log softmax(logits / T)[token] per row: the number the scoring pass computes
+    (`train.logprobs`), as (logits - lse) / T renormalizes to it."""
+    scaled = logprobs if temperature == 1.0 else logprobs.astype(mx.float32) / temperature
+    chosen = mx.take_along_axis(scaled, token[:, None], axis=-1)[:, 0]
+    return chosen if temperature == 1.0 else chosen - mx.logsumexp(scaled, axis=-1)
