@@ -12,7 +12,6 @@ Score: passed / tests (or 1/0 with `all_or_nothing`). Outcomes are counted per c
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -197,7 +196,8 @@ def code_tests(
     rows = extras.get("tests") or [[]] * len(completions)
     jobs: dict[tuple[str, str, tuple[str, ...]], Any] = {}
     keys: list[tuple[str, str, tuple[str, ...]] | None] = []
-    with ThreadPoolExecutor(max_workers=max(4, 4 * (os.cpu_count() or 1))) as pool:  # waits
+    width = programs.pool_width(len(completions), memory_mb)
+    with ThreadPoolExecutor(max_workers=width) as pool:  # waits for every job
         for completion, lang, tests in zip(completions, langs, rows, strict=True):
             code, lang = extract_code(completion), lang or default_language
             key = None if code is None else (lang, code, tuple(_clean_test(t) for t in tests))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import functools
 import hashlib
+import os
 import secrets
 import shutil
 import subprocess
@@ -30,6 +31,25 @@ from mlx_grpo.rewards.harness import Program
 
 COMPILE = jail.Limits(wall_s=30.0, cpu_s=20, memory_mb=2048, file_mb=64)
 MAX_ENTRIES = 4096  # binaries of about 20 KB
+
+
+def pool_width(jobs: int, memory_mb: int) -> int:
+    """How many sandboxed programs a reward call runs at once: 4 per core at least (they wait
+    on compiles and on their limits more than they compute: model programs run at the lowest
+    priority), and up to one per answer, so that hostile answers, each holding its slot for
+    its whole time limit, cannot starve the rest of a batch; never more than half the
+    machine's memory holds with every program at its memory limit."""
+    floor = max(4, 4 * (os.cpu_count() or 1))
+    return max(floor, min(jobs, physical_memory_mb() // 2 // max(memory_mb, 1)))
+
+
+@functools.cache
+def physical_memory_mb() -> int:
+    """The machine's memory in MiB (Linux and macOS; 8 GiB when the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    except (ValueError, OSError, AttributeError):
+        return 8192
 
 
 TOOLS = {"c": "cc", "cpp": "c++", "python": "python3"}  # looked up on the sandbox's PATH
