@@ -7,9 +7,7 @@ Every call gets, whatever the program does:
   with user namespaces also its own PID namespace, so orphans that left the group die with
   it (the kernel kills a namespace's processes when its first process exits);
 - rlimits set by `/bin/sh`'s `ulimit` before `exec`: CPU seconds, address space, file size,
-  open files, processes, no core dumps; optionally a lower priority (`nice`, and on Linux
-  the idle scheduling class, SCHED_IDLE, where `chrt -i` works: its processes run only on
-  CPU time nothing else wants, so even a fork bomb's children cannot slow the others);
+  open files, processes, no core dumps; optionally a lower priority (`nice`);
 - stdin closed, stdout/stderr written to anonymous files (their growth stopped by the file
   size limit, what is read back capped at `Limits.output_bytes`), an environment of PATH,
   HOME, TMPDIR and LANG only;
@@ -65,7 +63,6 @@ class Isolation:
     namespaces: bool  # own user, network and PID namespaces
     nproc_flag: str  # `ulimit` letter for RLIMIT_NPROC: dash says -p, bash -u
     sandbox_exec: bool  # macOS: sandbox-exec with a no-network profile
-    idle_class: str | None = None  # Linux: `chrt -i 0` (SCHED_IDLE) for niced programs
 
 
 @dataclass(frozen=True)
@@ -129,9 +126,7 @@ def isolation() -> Isolation:
     namespaces = namespaces and _probe([*NAMESPACE_PREFIX, "true"], uid, gid)
     nproc = "p" if _probe(["/bin/sh", "-c", "ulimit -p 4096"], uid, gid) else "u"
     macos = sys.platform == "darwin" and bool(shutil.which("sandbox-exec", path=SAFE_PATH))
-    chrt = shutil.which("chrt", path=SAFE_PATH) if linux else None
-    idle = chrt if chrt and _probe([chrt, "-i", "0", "true"], uid, gid) else None
-    return Isolation(uid, gid, namespaces, nproc, macos, idle)
+    return Isolation(uid, gid, namespaces, nproc, macos)
 
 
 @contextlib.contextmanager
@@ -147,7 +142,7 @@ def workdir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _shell_limits(limits: Limits, nproc_flag: str, idle_class: str | None = None) -> str:
+def _shell_limits(limits: Limits, nproc_flag: str) -> str:
     values = {
         "c": 0,
         "t": limits.cpu_s,
@@ -158,8 +153,6 @@ def _shell_limits(limits: Limits, nproc_flag: str, idle_class: str | None = None
     }
     ulimits = " && ".join(f"ulimit -{flag} {value}" for flag, value in values.items())
     niced = f"nice -n {int(limits.nice)} " if limits.nice > 0 else ""
-    if niced and idle_class:
-        niced = f"{idle_class} -i 0 {niced}"
     return f'{ulimits} && exec {niced}"$@"'
 
 
@@ -169,7 +162,7 @@ def command(argv: Sequence[str], limits: Limits) -> list[str]:
     prefix: list[str] = list(NAMESPACE_PREFIX) if iso.namespaces else []
     if iso.sandbox_exec:
         prefix = ["sandbox-exec", "-p", MACOS_PROFILE]
-    script = _shell_limits(limits, iso.nproc_flag, iso.idle_class)
+    script = _shell_limits(limits, iso.nproc_flag)
     return [*prefix, "/bin/sh", "-c", script, "sh", *argv]
 
 

@@ -30,15 +30,16 @@ from mlx_grpo.rewards import jail
 from mlx_grpo.rewards.harness import Program
 
 COMPILE = jail.Limits(wall_s=30.0, cpu_s=20, memory_mb=2048, file_mb=64)
+# Compiles are CPU-bound: at most 4 per core at once, however wide a reward's pool of runs.
+COMPILE_SLOTS = threading.BoundedSemaphore(max(4, 4 * (os.cpu_count() or 1)))
 MAX_ENTRIES = 4096  # binaries of about 20 KB
 
 
 def pool_width(jobs: int, memory_mb: int) -> int:
-    """How many sandboxed programs a reward call runs at once: 4 per core at least (they wait
-    on compiles and on their limits more than they compute: model programs run at the lowest
-    priority), and up to one per answer, so that hostile answers, each holding its slot for
-    its whole time limit, cannot starve the rest of a batch; never more than half the
-    machine's memory holds with every program at its memory limit."""
+    """How many answers a reward call handles at once: 4 per core at least, and up to one per
+    answer, so that hostile answers, each holding its thread for its whole time limit, cannot
+    starve the rest of a batch (their compiles still take `COMPILE_SLOTS`); never more
+    programs than half the machine's memory holds with each at its memory limit."""
     floor = max(4, 4 * (os.cpu_count() or 1))
     return max(floor, min(jobs, physical_memory_mb() // 2 // max(memory_mb, 1)))
 
@@ -133,7 +134,8 @@ class BinaryCache:
             for name, text in program.files.items():
                 (cwd / name).write_text(text)
             assert program.compile is not None
-            done = jail.run(program.compile, cwd, COMPILE)
+            with COMPILE_SLOTS:
+                done = jail.run(program.compile, cwd, COMPILE)
             if done.returncode != 0 or not (cwd / "prog").is_file():
                 return None
             shutil.copy(cwd / "prog", target)

@@ -24,6 +24,7 @@ reference, or a C/C++ test line reaches outside its function), no_tests.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any, NamedTuple
 
@@ -185,7 +186,7 @@ def test_generation(
         output_bytes=harness.output_bytes(max_tests),
     )
     settings = Settings(limits, test_timeout, strict, valid_exponent, kill_exponent)
-    width = workers or programs.pool_width(len(completions), memory_mb)
+    width = workers or max(4, 4 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=width) as pool:
         batch = Batch(pool, settings)
         started = _start_all(batch, rows, [parse(c, max_tests) for c in completions])
