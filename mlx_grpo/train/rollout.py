@@ -184,7 +184,8 @@ class _Rows:
         from mlx_lm.generate import StopSequences
 
         self.tokens: list[list[int]] = [[] for _ in range(n)]
-        self.matchers = [StopSequences(stops).matcher() for _ in range(n)]
+        trie = StopSequences(stops)
+        self.matchers = [trie.matcher() for _ in range(n)]
         self.done = [False] * n
         self.truncated = [False] * n
         self.alive = list(range(n))  # row of each batch position
