@@ -50,8 +50,18 @@ def test_draws_until_b_groups_are_informative() -> None:
     assert [e.prompt for e in out.examples] == ["a1", "b1", "c0"]  # informative, drawn order
     assert out.texts == ["a1.0", "a1.1", "b1.0", "b1.1", "c0.0", "c0.1"]
     assert out.scores.total.tolist() == [1, 0, 0, 1, 0, 1]
-    assert out.rollout.prompt_ids == [[1], [1], [0]] and out.rollout.seconds == 3.0
+    assert out.rollout.prompt_ids == [[1], [1], [0]]
     assert out.scores.errors == {"r": 3}  # counted over everything scored
+
+
+def test_a_merged_draw_carries_the_rollout_bookkeeping_of_all_its_parts() -> None:
+    """The step's rollout record spans every draw: their prompts and their summed `seconds`
+    field (set by hand here, so no clock is involved)."""
+    parts = [_draw("a", [(0, 1)]), _draw("b", [(1, 0), (0, 1)])]
+    parts[1].rollout.seconds = 2.5
+    merged = concat(parts)
+    assert merged.rollout.prompt_ids == [[0], [0], [1]]
+    assert merged.rollout.seconds == sum(p.rollout.seconds for p in parts)
 
 
 def test_the_cap_tops_up_with_all_equal_groups_of_the_first_draw() -> None:

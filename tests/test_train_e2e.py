@@ -335,4 +335,4 @@ def test_step_without_update_logs_no_kl_and_plain_progress(tmp_path, tiny_model_
     for key in ("kl", "entropy", "clip_ratio/region"):
         assert all(m[key] is None for m in metrics), key
     out = capsys.readouterr().out
-    assert "step 3/3 elapsed" in out and "eta" in out and "kl -" in out
+    assert "step 3/3" in out and "kl -" in out  # the time fields: tests/test_live_view.py

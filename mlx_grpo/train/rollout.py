@@ -223,7 +223,8 @@ def _decode(
     rows = _Rows(first.shape[0], sampling.stops, sampling.max_tokens)
     picked: list[tuple[list[int], mx.array]] = []  # (rows of the batch positions, [n] log-probs)
 
-    run = mx.async_eval if pipelined() else mx.eval
+    ahead = pipelined()
+    run = mx.async_eval if ahead else mx.eval
     normalize = temperature is not None or not sampling.shift_invariant
 
     def step(y: mx.array) -> mx.array:
@@ -233,7 +234,8 @@ def _decode(
         if temperature is None:
             run(token)
         else:
-            picked.append((list(rows.alive), batch_token_logprob(logprobs, token, temperature)))
+            # rows.alive is replaced, never mutated, by a compaction: no copy needed
+            picked.append((rows.alive, batch_token_logprob(logprobs, token, temperature)))
             run(token, picked[-1][1])
         return token
 
@@ -241,8 +243,7 @@ def _decode(
     for t in range(1, sampling.max_tokens + 1):  # every row is done after max_tokens steps
         if (keep := rows.compactable()) is not None:
             cur = _compact(cache, rows, keep, cur)
-        queue = run is mx.async_eval and t < sampling.max_tokens
-        nxt = step(cur) if queue else None  # queued before `cur` is read
+        nxt = step(cur) if ahead and t < sampling.max_tokens else None  # before `cur` is read
         rows.take(cur.tolist())
         if all(rows.done):
             break
@@ -271,10 +272,14 @@ def _compact(cache: list[Any], rows: _Rows, keep: list[int], cur: mx.array) -> m
 
 
 def _read_logprobs(rows: _Rows, picked: list[tuple[list[int], mx.array]]) -> list[list[float]]:
-    """Each row's sampled-token log-probs, step by step, as many as it kept tokens."""
+    """Each row's sampled-token log-probs, step by step, as many as it kept tokens (all
+    steps read from the device at once)."""
     out: list[list[float]] = [[] for _ in rows.tokens]
-    for alive, values in picked:
-        for row, v in zip(alive, values.tolist()):
+    if not picked:
+        return out
+    values = iter(mx.concatenate([v for _, v in picked]).tolist())
+    for alive in (a for a, _ in picked):
+        for row, v in zip(alive, values):
             if len(out[row]) < len(rows.tokens[row]):
                 out[row].append(v)
     return out
