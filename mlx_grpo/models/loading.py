@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlx_grpo.errors import UserError
+from mlx_grpo.models.fastmath import use_fast_swiglu
 from mlx_grpo.models.resolve import ModelSource, check_model_folder
 
 TEMPLATES = ("chat", "r1", "plain")
@@ -41,6 +42,7 @@ def load_model_source(source: ModelSource) -> InferenceModel:
         raise UserError(f"could not load model {source.model}: {first}") from exc
     if source.adapter is not None:
         apply_adapter(model, source.adapter, source.model)
+    use_fast_swiglu(model)
     return InferenceModel(model, tokenizer, config, source)
 
 

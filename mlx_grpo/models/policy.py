@@ -22,6 +22,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 
 from mlx_grpo.config import LoraConfig, ModelConfig
 from mlx_grpo.errors import UserError
+from mlx_grpo.models.fastmath import use_fast_swiglu
 from mlx_grpo.models.resolve import check_model_folder, resolve_model_path
 
 
@@ -78,6 +79,7 @@ def load_policy(model_cfg: ModelConfig, lora_cfg: LoraConfig) -> Policy:
             model, config, model_cfg.quantize_group_size, model_cfg.quantize_bits
         )
     apply_trainable(model, lora_cfg)
+    use_fast_swiglu(model)
     local = Path(spec) if Path(spec).exists() else Path(_hub_path(spec))
     return Policy(model=model, tokenizer=tokenizer, config=config, path=local, lora=lora_cfg)
 

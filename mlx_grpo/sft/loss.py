@@ -42,7 +42,7 @@ def rows_nll(
     model: nn.Module, rows: RowTokens, mask: mx.array, chunk: int = 64, checkpoint: bool = False
 ) -> tuple[mx.array, mx.array]:
     """Mean NLL over the masked completion tokens, and how many there were."""
-    logp, _ = token_logprobs(model, rows, 1.0, chunk, checkpoint)
+    logp, _ = token_logprobs(model, rows, 1.0, chunk, checkpoint, entropy=False)
     tokens = mask.sum()
     return -mx.where(mask, logp, 0.0).sum() / tokens, tokens
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from mlx_grpo.models import fastmath
 from mlx_grpo.models.families import LAYERWISE_MODELS
 from mlx_grpo.train.batch import Packed, PackedGroups, RowTokens, SharedTokens, Tokens
 
@@ -26,18 +27,28 @@ def output_head(model: nn.Module) -> tuple[nn.Module, bool]:
     return model.model.embed_tokens, True
 
 
-def _chunk_fn(head: nn.Module, tied: bool, temperature: float):
-    """log p(target) and entropy for one chunk of hidden states, in float32."""
+def _chunk_fn(head: nn.Module, tied: bool, temperature: float, entropy: bool):
+    """log p(target) (and the entropy when asked) for one chunk of hidden states, in float32.
 
-    def fn(h: mx.array, targets: mx.array) -> tuple[mx.array, mx.array]:
+    log p(t) = z_t - lse(z), lse(z) = m + log sum_v exp(z_v - m) with m = max z (held constant:
+    it cancels). The exponentials are computed once: the entropy H = lse - sum_v p_v z_v with
+    p = exp(z - m) / sum, and the gradient of lse (= p) reuses them, where `mx.logsumexp`
+    would recompute exp over the vocabulary for its gradient and `mx.softmax` once more for
+    the entropy (exp is the costliest part of the head on a CPU: benchmarks/RESULTS.md)."""
+
+    def fn(h: mx.array, targets: mx.array) -> tuple[mx.array, ...]:
         targets = mx.stop_gradient(targets)  # integer ids: no gradient flows into them
         logits = head.as_linear(h) if tied else head(h)
         logits = logits.astype(mx.float32) / temperature
-        lse = mx.logsumexp(logits, axis=-1)
+        top = mx.stop_gradient(logits.max(axis=-1, keepdims=True))
+        exps = fastmath.exp(logits - top)
+        total = exps.sum(axis=-1, keepdims=True)
+        lse = (top + mx.log(total)).squeeze(-1)
         picked = mx.take_along_axis(logits, targets[..., None], axis=-1).squeeze(-1)
-        probs = mx.softmax(mx.stop_gradient(logits), axis=-1)
-        entropy = lse - (probs * mx.stop_gradient(logits)).sum(-1)
-        return picked - lse, mx.stop_gradient(entropy)
+        if not entropy:
+            return (picked - lse,)
+        mean_logit = (mx.stop_gradient(exps) * mx.stop_gradient(logits)).sum(-1) / total[..., 0]
+        return picked - lse, mx.stop_gradient(lse - mean_logit)
 
     return fn
 
@@ -53,18 +64,25 @@ def completion_logprobs(
 
 
 def head_logprobs(
-    model: nn.Module, hidden: mx.array, targets: mx.array, temperature: float, chunk: int
-) -> tuple[mx.array, mx.array]:
-    """Project [N, T, D] hidden states to log p(target) and entropy, `chunk` positions at a time."""
+    model: nn.Module,
+    hidden: mx.array,
+    targets: mx.array,
+    temperature: float,
+    chunk: int,
+    entropy: bool = True,
+) -> tuple[mx.array, mx.array | None]:
+    """Project [N, T, D] hidden states to log p(target) and entropy (None unless `entropy`),
+    `chunk` positions at a time."""
     head, tied = output_head(model)
-    fn = nn.utils.checkpoint(head, _chunk_fn(head, tied, temperature))
+    fn = nn.utils.checkpoint(head, _chunk_fn(head, tied, temperature, entropy))
     parts = [
         fn(hidden[:, s : s + chunk], targets[:, s : s + chunk])
         for s in range(0, targets.shape[1], chunk)
     ]
     logp = mx.concatenate([p[0] for p in parts], axis=1)
-    entropy = mx.concatenate([p[1] for p in parts], axis=1)
-    return logp, entropy
+    if not entropy:
+        return logp, None
+    return logp, mx.concatenate([p[1] for p in parts], axis=1)
 
 
 def full_logits_logprobs(model: nn.Module, packed: Packed, temperature: float = 1.0) -> mx.array:
@@ -188,16 +206,17 @@ def token_logprobs(
     temperature: float,
     chunk: int,
     checkpoint: bool = False,
-) -> tuple[mx.array, mx.array]:
-    """[N, T] log-probs and entropies of the completion tokens of either packing (masking is
-    the caller's). `checkpoint` recomputes layers in the backward pass: shared prompts run the
-    body layer by layer (`layerwise_supported`); per-row scoring relies on the layers being
-    checkpointed already, as mlx-lm's grad_checkpoint does."""
+    entropy: bool = True,
+) -> tuple[mx.array, mx.array | None]:
+    """[N, T] log-probs and entropies (None unless `entropy`) of the completion tokens of
+    either packing (masking is the caller's). `checkpoint` recomputes layers in the backward
+    pass: shared prompts run the body layer by layer (`layerwise_supported`); per-row scoring
+    relies on the layers being checkpointed already, as mlx-lm's grad_checkpoint does."""
     if isinstance(tokens, SharedTokens):
         shared = shared_prefix_hidden_checkpointed if checkpoint else shared_prefix_hidden
         hidden = shared(model, *tokens)
-        return head_logprobs(model, hidden, tokens.inputs, temperature, chunk)
+        return head_logprobs(model, hidden, tokens.inputs, temperature, chunk, entropy)
     assert isinstance(tokens, RowTokens)
     hidden = model.model(tokens.inputs)  # [N, S, D]
     hidden = mx.take_along_axis(hidden, tokens.positions[..., None], axis=1)  # [N, T, D]
-    return head_logprobs(model, hidden, tokens.targets, temperature, chunk)
+    return head_logprobs(model, hidden, tokens.targets, temperature, chunk, entropy)

@@ -244,7 +244,7 @@ class Trainer(Checkpointed):
 
     def _logprobs(self, model: nn.Module, batch: TrainBatch) -> mx.array:
         temp, chunk = self.cfg.rollout.temperature, self.cfg.objective.logprob_chunk_size
-        return token_logprobs(model, batch.tokens, temp, chunk)[0]
+        return token_logprobs(model, batch.tokens, temp, chunk, entropy=False)[0]
 
     def _reference_logprobs(self, batch: TrainBatch) -> mx.array:
         if self.ref_model is not None:
