@@ -26,6 +26,7 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_map
 
+from mlx_grpo.backend import keep_cpu_buffers
 from mlx_grpo.data.examples import split_rows
 from mlx_grpo.errors import UserError
 from mlx_grpo.models.init_from import load_starting_policy
@@ -48,6 +49,7 @@ class SftTrainer(Checkpointed):
         rows, eval_rows = split_rows(load_sft_rows(cfg.data), cfg.data.eval_size, cfg.seed)
         mx.random.seed(cfg.seed)  # adapter initialisation draws random numbers
         self.policy: Policy = load_starting_policy(cfg.model, cfg.lora)[0]  # init_from too
+        keep_cpu_buffers()  # big scoring buffers reused, not page-faulted anew each step
         tok, longest = self.policy.tokenizer, cfg.sft.max_length
         self.examples, self.dropped = build_sft_examples(rows, tok, cfg.data, longest)
         self.canaries: list[SftExample] = (

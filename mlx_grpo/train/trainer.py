@@ -34,6 +34,7 @@ import numpy as np
 from mlx.utils import tree_map
 
 from mlx_grpo import rewards as rw
+from mlx_grpo.backend import keep_cpu_buffers
 from mlx_grpo.config import TrainConfig
 from mlx_grpo.data.examples import Example, PromptStream, build_examples, load_rows, split_rows
 from mlx_grpo.infer.evaluate import CODE_REWARD, correctness_reward, evaluate
@@ -114,6 +115,7 @@ class Trainer(Checkpointed):
         mx.random.seed(cfg.seed)  # adapter initialisation draws random numbers: seed it too
         # with init_from adapters, the starting adapters are the KL reference (adapters_at)
         self.policy, self.start_adapters = load_starting_policy(cfg.model, cfg.lora)
+        keep_cpu_buffers()  # big scoring buffers reused, not page-faulted anew each step
         self.batch_spec = BatchSpec.of(cfg, self._shared_prompts(), ranks=self.world.size)
         examples, self.dropped_prompts = build_examples(
             rows, self.policy.tokenizer, cfg.data, cfg.rollout.max_prompt_length
