@@ -12,8 +12,9 @@ Measured, round after round (interleaved, so that load from other jobs hits all 
   update; rollout tokens/s. Once per variant named in --variants (`--set` overrides), e.g.
   `before` = the decode without merged adapters;
 - the floor: a plain MLX decode loop on the same model (model call + argmax per token, KV
-  cache, batch 8 = B x G), tokens/s of the decode (prefill not counted); also with the LoRA
-  layers in place (unmerged) for reference;
+  cache, batch 8 = B x G), tokens/s of the decode (prefill not counted), and of the whole
+  loop with its own prefill of the 8 rows; also with the LoRA layers in place (unmerged)
+  for reference. It is mlx-lm's model as loaded (`mlx_grpo.models.fastmath` not applied);
 - mlx-lm-lora's GRPO (`mlx_lm_lora.train --train-mode grpo`) at the same settings, installed
   in its own virtual environment (--venv; created with `pip install mlx-lm-lora mlx[cpu]` when
   missing; never a dependency of this project); the seconds per iteration it reports, first
@@ -107,19 +108,23 @@ def worker_grpo(steps: int, sets: list[str], out: Path) -> dict:
     return {"warmup": rows[0], "steps": rows[1:]}
 
 
-def _decode_tok_s(model, prompt, n: int, pipelined: bool = False) -> float:
+def _decode_tok_s(
+    model, prompt, n: int, pipelined: bool = False, with_prefill: bool = False
+) -> float:
     """Tokens/s of n argmax decode steps at batch len(prompt), from a prefilled KV cache.
     `pipelined`: the next step is queued (async_eval) before the current one is read, as
-    mlx-lm's generate_step and BatchGenerator do."""
+    mlx-lm's generate_step and BatchGenerator do. `with_prefill`: the clock starts before
+    the loop's own prefill (all len(prompt) rows), as a whole plain generation would."""
     import mlx.core as mx
     from mlx_lm.models.cache import make_prompt_cache
 
+    start = time.perf_counter()
     cache = make_prompt_cache(model)
     model(prompt[:, :-1], cache=cache)
     mx.eval([c.state for c in cache])
     step = lambda y: mx.argmax(model(y, cache=cache)[:, -1, :], axis=-1)[:, None]  # noqa: E731
     y = prompt[:, -1:]
-    start = time.perf_counter()
+    start = start if with_prefill else time.perf_counter()
     if not pipelined:
         for _ in range(n):
             y = step(y)
@@ -176,6 +181,10 @@ def worker_floor(repeats: int, data: Path) -> dict:
     for _ in range(repeats):
         for name, fn in [
             ("base_tok_s", lambda: _decode_tok_s(model, prompt, NEW_TOKENS)),
+            (
+                "base_with_prefill_tok_s",
+                lambda: _decode_tok_s(model, prompt, NEW_TOKENS, with_prefill=True),
+            ),
             ("base_pipelined_tok_s", lambda: _decode_tok_s(model, prompt, NEW_TOKENS, True)),
             ("lora_unmerged_tok_s", lambda: _decode_tok_s(lora, prompt, NEW_TOKENS)),
         ]:
@@ -310,12 +319,15 @@ def summarize(results: dict) -> dict:
         steps = [r for rnd in results["grpo"][name] for r in rnd["steps"]]
         s[f"mlx-grpo[{name}]"] = {k: median([r[k] for r in steps]) for k in steps[0]}
     s["floor_tok_s"] = median([x for f in results["floor"] for x in f["base_tok_s"]])
-    for key in ("base_pipelined_tok_s", "base_compiled_mlp_tok_s", "lora_unmerged_tok_s"):
+    keys = ["base_pipelined_tok_s", "base_compiled_mlp_tok_s", "lora_unmerged_tok_s"]
+    for key in keys + ["base_with_prefill_tok_s"]:
         s[f"floor[{key}]"] = median([x for f in results["floor"] for x in f[key]])
     s["mlx-lm-lora_step_s"] = median([x for p in results["peer"] for x in p["step_s"]])
     for name in results["variants"]:
         ours = s[f"mlx-grpo[{name}]"]
         s[f"ratio[{name}] rollout/floor"] = round(ours["rollout_tok_s"] / s["floor_tok_s"], 2)
+        whole = s["floor[base_with_prefill_tok_s]"]
+        s[f"ratio[{name}] rollout/floor with its prefill"] = round(ours["rollout_tok_s"] / whole, 2)
         s[f"ratio[{name}] peer/step"] = round(s["mlx-lm-lora_step_s"] / ours["step_s"], 2)
     return s
 
