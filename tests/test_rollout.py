@@ -56,6 +56,25 @@ def test_chunked_logprobs_match_full_logits(model_and_tokenizer):
         np.testing.assert_allclose(np.array(chunked)[m], np.array(full)[m], atol=1e-5)
 
 
+def test_entropy_is_that_of_the_full_softmax_and_optional(model_and_tokenizer):
+    """The head reuses its exponentials for the entropy: H = -sum p log p of the full
+    softmax at every completion position; asked for no entropy, the log-probs are the same."""
+    from mlx_grpo.train.logprobs import token_logprobs
+
+    model, tok = model_and_tokenizer
+    packed = pack([tok.encode("x"), tok.encode("yyyy")], [tok.encode("hello"), tok.encode("ok")])
+    for temp in (1.0, 0.7):
+        logp, entropy = token_logprobs(model, packed.tokens, temp, 3)
+        only, none = token_logprobs(model, packed.tokens, temp, 3, entropy=False)
+        logits = model(packed.inputs).astype(mx.float32) / temp
+        logits = mx.take_along_axis(logits, packed.positions[..., None], axis=1)
+        p = mx.softmax(logits, axis=-1)
+        want = -(p * mx.log(mx.maximum(p, 1e-30))).sum(-1)
+        m = np.array(packed.mask) > 0
+        np.testing.assert_allclose(np.array(entropy)[m], np.array(want)[m], atol=1e-4)
+        assert none is None and mx.array_equal(only, logp)
+
+
 def test_chunked_gradients_match_full_logits(model_and_tokenizer):
     import mlx.nn as nn
     from mlx.utils import tree_flatten
