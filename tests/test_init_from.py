@@ -11,6 +11,7 @@ from test_train_e2e import make_config
 
 from mlx_grpo.config import load_config
 from mlx_grpo.errors import UserError
+from mlx_grpo.models.fastmath import use_fast_swiglu
 from mlx_grpo.models.init_from import adapters_at
 from mlx_grpo.models.loading import load_model_source
 from mlx_grpo.models.resolve import ModelSource
@@ -90,6 +91,7 @@ def test_full_weights_start_from_the_checkpoint(tmp_path, tiny_model_dir, run_cl
     from mlx_lm import load
 
     model, _ = load(str(start / "checkpoints" / "step_2"))
+    use_fast_swiglu(model)  # the same forward as the trainer's model: the weights are compared
     assert mx.array_equal(_logits(trainer.policy.model), _logits(model))
     assert trainer.ref_model is None or mx.array_equal(_logits(trainer.ref_model), _logits(model))
 
@@ -135,4 +137,5 @@ def test_sft_starts_from_a_run_too(tmp_path, run_cli, monkeypatch) -> None:
     cfg = load_sft_config(config, ["model.init_from=runs/a", "logging.run_name=b"])
     trainer = SftTrainer(cfg, tmp_path / "runs" / "b")
     model, _ = load("runs/a/checkpoints/step_4")
+    use_fast_swiglu(model)  # the same forward as the trainer's model: the weights are compared
     assert mx.array_equal(_logits(trainer.policy.model), _logits(model))
