@@ -9,7 +9,9 @@ pulls `mlx-metal` itself and there is nothing to choose.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
+import os
 from collections.abc import Callable
 
 BACKENDS = ("mlx-metal", "mlx-cpu", "mlx-cuda-12", "mlx-cuda-13")  # distribution names
@@ -70,6 +72,15 @@ def compute_backend() -> str:
     return "metal" if mx.metal.is_available() else "cuda"
 
 
+@functools.cache
+def physical_memory_mb() -> int:
+    """The machine's memory in MiB (Linux and macOS; 8 GiB when the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    except (ValueError, OSError, AttributeError):
+        return 8192
+
+
 CPU_CACHE_FRACTION = 0.1  # of the machine's memory
 
 
@@ -89,8 +100,6 @@ def keep_cpu_buffers(memory_bytes: int | None = None) -> int | None:
     if compute_backend() != "cpu":
         return None
     if memory_bytes is None:
-        from mlx_grpo.rewards.programs import physical_memory_mb
-
         memory_bytes = physical_memory_mb() * 2**20
     limit = int(memory_bytes * CPU_CACHE_FRACTION)
     previous = mx.set_cache_limit(limit)

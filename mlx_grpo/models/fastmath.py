@@ -82,11 +82,11 @@ def _swiglu_mlp_call(self: nn.Module, x: mx.array) -> mx.array:
 _FAST_CLASSES: dict[type, type] = {}
 
 
-def _is_swiglu_mlp(module: nn.Module) -> bool:
+def _swiglu_mlp_classes() -> tuple[type, ...]:
     """mlx-lm MLPs whose forward is down_proj(swiglu(gate_proj(x), up_proj(x)))."""
     from mlx_lm.models import llama, qwen2, qwen3
 
-    return type(module) in (llama.MLP, qwen2.MLP, qwen3.MLP)
+    return (llama.MLP, qwen2.MLP, qwen3.MLP)
 
 
 def use_fast_swiglu(model: nn.Module) -> int:
@@ -95,9 +95,9 @@ def use_fast_swiglu(model: nn.Module) -> int:
     Nothing changes where `fast_cpu_math()` does not hold or the MLPs are of another kind."""
     if not fast_cpu_math():
         return 0
-    changed = 0
+    changed, kinds = 0, _swiglu_mlp_classes()
     for _, module in model.named_modules():
-        if _is_swiglu_mlp(module):
+        if type(module) in kinds:
             cls = type(module)
             if cls not in _FAST_CLASSES:
                 _FAST_CLASSES[cls] = type(cls.__name__, (cls,), {"__call__": _swiglu_mlp_call})

@@ -25,6 +25,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import NamedTuple
 
+from mlx_grpo.backend import physical_memory_mb
 from mlx_grpo.errors import UserError
 from mlx_grpo.rewards import jail
 from mlx_grpo.rewards.harness import Program
@@ -42,15 +43,6 @@ def pool_width(jobs: int, memory_mb: int) -> int:
     programs than half the machine's memory holds with each at its memory limit."""
     floor = max(4, 4 * (os.cpu_count() or 1))
     return max(floor, min(jobs, physical_memory_mb() // 2 // max(memory_mb, 1)))
-
-
-@functools.cache
-def physical_memory_mb() -> int:
-    """The machine's memory in MiB (Linux and macOS; 8 GiB when the OS does not say)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
-    except (ValueError, OSError, AttributeError):
-        return 8192
 
 
 TOOLS = {"c": "cc", "cpp": "c++", "python": "python3"}  # looked up on the sandbox's PATH
