@@ -55,13 +55,11 @@ def test_draws_until_b_groups_are_informative() -> None:
 
 
 def test_a_merged_draw_carries_the_rollout_bookkeeping_of_all_its_parts() -> None:
-    """The step's rollout record spans every draw: their prompts and their summed `seconds`
-    field (set by hand here, so no clock is involved)."""
+    """The step's rollout record spans every draw: their prompts and their completions."""
     parts = [_draw("a", [(0, 1)]), _draw("b", [(1, 0), (0, 1)])]
-    parts[1].rollout.seconds = 2.5
     merged = concat(parts)
     assert merged.rollout.prompt_ids == [[0], [0], [1]]
-    assert merged.rollout.seconds == sum(p.rollout.seconds for p in parts)
+    assert merged.rollout.num_tokens == sum(p.rollout.num_tokens for p in parts)
 
 
 def test_the_cap_tops_up_with_all_equal_groups_of_the_first_draw() -> None:
