@@ -180,6 +180,24 @@ def test_programs_can_run_at_a_lower_priority() -> None:
     assert done.returncode == 0 and int(done.stdout) == 19  # niceness tops out at 19
 
 
+AUTOGROUPS = Path("/proc/sys/kernel/sched_autogroup_enabled")
+
+
+@pytest.mark.skipif(
+    not AUTOGROUPS.exists() or AUTOGROUPS.read_text().strip() != "1" or os.geteuid() != 0,
+    reason="Linux autogroups off, or not root (the kernel rate-limits other users)",
+)
+def test_a_lowered_program_lowers_its_whole_session_group() -> None:
+    """Each program's own session is its own autogroup: its nice must be lowered too."""
+    script = "sleep 0.3; cat /proc/self/autogroup"  # read after the parent has set it
+    with jail.workdir() as cwd:
+        low = jail.run(["/bin/sh", "-c", script], cwd, jail.Limits(nice=jail.MODEL_NICENESS))
+        plain = jail.run(["/bin/sh", "-c", script], cwd, jail.Limits())
+    assert low.returncode == 0 and low.stdout.decode().split()[-1] == "19"
+    assert plain.returncode == 0 and plain.stdout.decode().split()[-1] == "0"
+    assert low.stdout.split()[0] != plain.stdout.split()[0]  # each program its own group
+
+
 def test_pool_width_lets_a_batch_outlast_its_hostile_answers(monkeypatch) -> None:
     """As many programs at once as answers, within half the memory at each one's limit."""
     from mlx_grpo.rewards import programs
