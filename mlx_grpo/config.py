@@ -61,6 +61,7 @@ class RolloutConfig:
     max_prompt_length: int = 512  # longer prompts are dropped (counted), never truncated
     dynamic_sampling: int = 0  # DAPO: up to N more batches of B prompts until B informative
     merge_adapters: bool = True  # decode with LoRA merged into its (unquantized) base: faster
+    compiled_decode: Literal["auto", "always", "never"] = "auto"  # decode step compiled; auto: CPU
 
 
 @dataclass

@@ -38,7 +38,7 @@ def _trainer(tmp_path: Path, model: Path, init_from: Path, lora: dict, **extra) 
     cfg["model"]["init_from"] = str(init_from)
     parity = tmp_path / "parity.py"  # a reward that splits every group: updates happen
     parity.write_text(
-        "def odd(p, completions, a, **e):\n    return [len(c) % 2 for c in completions]\n"
+        "def odd(p, completions, a, **e):\n    return [i % 2 for i in range(len(completions))]\n"
     )
     cfg["rewards"] = [{"name": f"{parity}:odd"}]
     config.write_text(yaml.safe_dump(cfg))

@@ -302,7 +302,8 @@ def test_gradient_checkpointing_trains_like_without(
     runs = {}
     for ckpt in (False, True):
         (tmp_path / str(ckpt)).mkdir()
-        sections = {"objective": {"beta": 0.04}, "optimizer": {"gradient_accumulation_steps": 2}}
+        objective = {"beta": 0.04, "drop_uninformative_groups": False}  # every step trains
+        sections = {"objective": objective, "optimizer": {"gradient_accumulation_steps": 2}}
         model = {"gradient_checkpointing": ckpt}
         config = make_config(
             tmp_path / str(ckpt), str(tiny_model_dir), model=model, steps=3, **sections

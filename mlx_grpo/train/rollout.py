@@ -2,8 +2,10 @@
 
 Each prompt is prefilled once into its own KV cache (mlx-lm's caches); its G siblings all start
 from a copy of that cache, so the prompt is never recomputed per completion. Decoding is a lean
-loop of our own: one model call and one sampler call (mlx-lm's samplers) per step for the whole
-batch, the next step queued before the current one is read, finished rows kept in the batch
+loop of our own: one model call (`decode_step`: a step compiled once on fixed-length KV buffers
+on MLX's CPU, else the model on mlx-lm's batch cache) and one sampler call (mlx-lm's samplers;
+`sampler.inverse_cdf_sampler` for plain temperature sampling on an x86-64 CPU) per step for the
+whole batch, the next step queued before the current one is read, finished rows kept in the batch
 until at most half of it is alive (then the cache is cut down to the live rows), stop sequences
 matched on the host. It returns the token ids it sampled (completions are never decoded and
 re-encoded) and marks completions cut off by the token limit.
@@ -27,6 +29,9 @@ import mlx.nn as nn
 from mlx.utils import tree_unflatten
 
 from mlx_grpo.config import RolloutConfig
+from mlx_grpo.models.fastmath import fast_cpu_math
+from mlx_grpo.train.decode_step import CompiledStep, EagerStep, decode_step
+from mlx_grpo.train.sampler import inverse_cdf_sampler
 
 
 @dataclass
@@ -62,9 +67,13 @@ def decode_completions(tokenizer: Any, batch: RolloutBatch) -> list[str]:
 
 
 def make_rollout_sampler(cfg: RolloutConfig) -> Any:
-    """mlx-lm's sampler for temperature / top-p / top-k / min-p."""
+    """mlx-lm's sampler for temperature / top-p / top-k / min-p; plain temperature sampling
+    on an x86-64 CPU by the inverse CDF (`train.sampler`, the same distribution, faster)."""
     from mlx_lm.sample_utils import make_sampler
 
+    plain = cfg.temperature > 0 and cfg.top_k <= 0 and shift_invariant(cfg)
+    if plain and fast_cpu_math():
+        return inverse_cdf_sampler(cfg.temperature)
     top_p = cfg.top_p if cfg.top_p < 1.0 else 0.0
     return make_sampler(cfg.temperature, top_p=top_p, min_p=cfg.min_p, top_k=cfg.top_k)
 
@@ -100,6 +109,7 @@ class Sampling:
     # The sampler draws the same for logits shifted per row (argmax, temperature, top-k), so
     # the loop may skip normalizing them to log-probs (log-sum-exp over the vocabulary).
     shift_invariant: bool = False
+    compiled_decode: str = "auto"  # auto / always / never (`decode_step.decode_step`)
 
 
 def shift_invariant(cfg: RolloutConfig) -> bool:
@@ -114,6 +124,7 @@ def sampling_from_config(cfg: RolloutConfig, tokenizer: Any) -> Sampling:
         stops=stop_sequences(tokenizer, cfg.stop),
         merge_adapters=cfg.merge_adapters,
         shift_invariant=shift_invariant(cfg),
+        compiled_decode=cfg.compiled_decode,
     )
 
 
@@ -164,9 +175,10 @@ def _generate(
 ) -> RolloutBatch:
     rows = [c for c in (prefill(model, p) for p in prompts) for _ in range(group_size)]
     cache = [layer[0].merge(list(layer)) for layer in zip(*rows)]  # B * G rows, left-padded
+    forward = decode_step(model, cache, sampling.max_tokens, sampling.compiled_decode)
     first = mx.array([p[-1] for p in prompts for _ in range(group_size)], dtype=mx.uint32)
     temperature = sampling.logprob_temperature if sampling.return_logprobs else None
-    tokens, logps, truncated = _decode(model, cache, first, sampling, temperature)
+    tokens, logps, truncated = _decode(forward, first, sampling, temperature)
     return RolloutBatch(
         prompt_ids=[list(p) for p in prompts],
         completion_ids=tokens,
@@ -209,8 +221,7 @@ class _Rows:
 
 
 def _decode(
-    model: nn.Module,
-    cache: list[Any],
+    forward: EagerStep | CompiledStep,
     first: mx.array,
     sampling: Sampling,
     temperature: float | None,
@@ -228,7 +239,7 @@ def _decode(
     normalize = temperature is not None or not sampling.shift_invariant
 
     def step(y: mx.array) -> mx.array:
-        logits = model(y[:, None], cache=cache)[:, -1, :]
+        logits = forward(y)
         logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True) if normalize else logits
         token = sampling.sampler(logprobs)
         if temperature is None:
@@ -242,7 +253,7 @@ def _decode(
     cur = step(first)
     for t in range(1, sampling.max_tokens + 1):  # every row is done after max_tokens steps
         if (keep := rows.compactable()) is not None:
-            cur = _compact(cache, rows, keep, cur)
+            cur = _compact(forward, rows, keep, cur)
         nxt = step(cur) if ahead and t < sampling.max_tokens else None  # before `cur` is read
         rows.take(cur.tolist())
         if all(rows.done):
@@ -262,11 +273,12 @@ def pipelined() -> bool:
     return mx.default_device() != mx.cpu
 
 
-def _compact(cache: list[Any], rows: _Rows, keep: list[int], cur: mx.array) -> mx.array:
+def _compact(
+    forward: EagerStep | CompiledStep, rows: _Rows, keep: list[int], cur: mx.array
+) -> mx.array:
     """Drop the finished rows from the KV cache and from the next input."""
     index = mx.array(keep)
-    for c in cache:
-        c.filter(index)
+    forward.filter(index)
     rows.alive = [rows.alive[i] for i in keep]
     return cur[index]
 
