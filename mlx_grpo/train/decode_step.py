@@ -84,6 +84,7 @@ class CompiledStep:
         """Longer buffers (zeros after what is written): at most CHUNK more positions."""
         extra = min(CHUNK, self.room - self.length)
         self.length += extra
+
         def pad(a: mx.array) -> mx.array:
             zeros = mx.zeros((*a.shape[:2], extra, a.shape[3]), dtype=a.dtype)
             return mx.concatenate([a, zeros], axis=2)
