@@ -31,7 +31,9 @@ def test_draws_follow_the_tempered_softmax(temperature: float) -> None:
     p = np.array(mx.softmax(logits / temperature, axis=-1))[0].astype(np.float64)
     mx.random.seed(0)
     draw = sampler.inverse_cdf_sampler(temperature)
-    draws = np.array(draw(mx.broadcast_to(logits, (DRAWS, vocab))))
+    drawn = draw(mx.broadcast_to(logits, (DRAWS, vocab)))
+    assert drawn.dtype == mx.uint32  # as mlx-lm's samplers: one input dtype for the next step
+    draws = np.array(drawn)
     assert draws.min() >= 0 and draws.max() < vocab
     assert not np.isin(draws, np.flatnonzero(p == 0)).any()
     chi2, dof = _chi2(draws, p)
