@@ -38,7 +38,11 @@ from typing import IO
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 NAMESPACE_PREFIX = ("unshare", "-U", "-n", "-p", "-f", "--kill-child", "--")
 PROBE_TIMEOUT_S = 10.0
-MODEL_NICENESS = 19  # model-written programs yield the CPU to compiles and the trainer
+# Model-written programs yield the CPU to compiles and the trainer. 10, not 19: with the
+# session's autogroup at this nice too, 19 (a weight of 15 against 1024) starved legitimate
+# programs into their time limit on a loaded machine; 10 (110) yields as much to the compiles
+# of a hostile batch here (benchmarks/RESULTS.md, "Rewards that run code").
+MODEL_NICENESS = 10
 
 
 @dataclass(frozen=True)
