@@ -44,27 +44,36 @@ class EagerStep:
             c.filter(index)
 
 
-class _FixedKV:
-    """One layer's keys and values in fixed-length buffers, written at `pos` (an array)."""
+class _Where:
+    """What every layer's cache shares in one step: the write position [1], each row's
+    position (for RoPE: the row's first real token is position 0) and its left padding."""
 
-    def __init__(self, keys: mx.array, values: mx.array, pos: mx.array, left: mx.array) -> None:
-        self.keys, self.values, self.pos, self.left = keys, values, pos, left
-        self.offset = pos - left  # each row's position: its first real token is position 0
+    def __init__(self, pos: mx.array, left: mx.array) -> None:
+        self.start, self.offset, self.left, self.pos = pos.reshape(1), pos - left, left, pos
+
+
+class _FixedKV:
+    """One layer's keys and values in fixed-length buffers, written at `where.start`."""
+
+    def __init__(self, keys: mx.array, values: mx.array, where: _Where) -> None:
+        self.keys, self.values, self.where = keys, values, where
+        self.offset = where.offset
 
     def update_and_fetch(self, keys: mx.array, values: mx.array) -> tuple[mx.array, mx.array]:
-        start = self.pos.reshape(1)
+        start = self.where.start
         self.keys = mx.slice_update(self.keys, keys, start, axes=(2,))
         self.values = mx.slice_update(self.values, values, start, axes=(2,))
         return self.keys, self.values
 
     def make_mask(self, n: int, return_array: bool = False, window_size: Any = None) -> mx.array:
         """[B, 1, 1, length]: the row's own positions written so far, this step's included."""
-        j = mx.arange(self.keys.shape[2])
-        return ((j >= self.left[:, None]) & (j <= self.pos))[:, None, None, :]
+        j, w = mx.arange(self.keys.shape[2]), self.where
+        return ((j >= w.left[:, None]) & (j <= w.pos))[:, None, None, :]
 
 
 def _step(model: nn.Module, y: mx.array, pos: mx.array, left: mx.array, kv: list) -> tuple:
-    caches = [_FixedKV(k, v, pos, left) for k, v in kv]
+    where = _Where(pos, left)
+    caches = [_FixedKV(k, v, where) for k, v in kv]
     logits = model(y[:, None], cache=caches)[:, -1, :]
     return logits, [(c.keys, c.values) for c in caches]
 
@@ -77,13 +86,16 @@ class CompiledStep:
         self.left = cache[0].left_padding
         self.kv = [(c.keys[..., : self.pos, :], c.values[..., : self.pos, :]) for c in cache]
         self.room = self.pos + max_tokens  # the most positions this rollout writes
-        self.length = self.pos
         self.fn = mx.compile(lambda *a: _step(model, *a), inputs=model.state)
+
+    @property
+    def length(self) -> int:
+        """The buffers' length: positions written plus room left before the next growth."""
+        return self.kv[0][0].shape[2]
 
     def _grow(self) -> None:
         """Longer buffers (zeros after what is written): at most CHUNK more positions."""
         extra = min(CHUNK, self.room - self.length)
-        self.length += extra
 
         def pad(a: mx.array) -> mx.array:
             zeros = mx.zeros((*a.shape[:2], extra, a.shape[3]), dtype=a.dtype)
@@ -117,7 +129,9 @@ def wanted(setting: str) -> bool:
     return setting == "always" or (setting == "auto" and mx.default_device() == mx.cpu)
 
 
-def decode_step(model: nn.Module, cache: list[Any], max_tokens: int, setting: str) -> Any:
+def decode_step(
+    model: nn.Module, cache: list[Any], max_tokens: int, setting: str
+) -> EagerStep | CompiledStep:
     """The step object for this rollout: compiled where wanted and possible, else eager."""
     if wanted(setting) and compilable(model, cache):
         return CompiledStep(model, cache, max_tokens)

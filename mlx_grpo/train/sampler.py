@@ -31,6 +31,8 @@ BELOW = 1.0 - 2.0**-23  # x * BELOW is the float32 just under x (x > 0)
 
 def inverse_cdf_sampler(temperature: float) -> Callable[[mx.array], mx.array]:
     """A sampler of [n] token ids from [n, vocab] logits (or log-probs) at `temperature`."""
+    if temperature == 1.0:  # no pass over the vocabulary to multiply by one
+        return lambda logits: draw(logits.astype(mx.float32))
     scale = 1.0 / temperature
     return lambda logits: draw(logits.astype(mx.float32) * scale)
 
